@@ -1,0 +1,1 @@
+"""The ``artifactstore`` command line: a thin Typer shell over the library."""

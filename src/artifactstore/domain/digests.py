@@ -1,0 +1,94 @@
+"""BLAKE3 digests as values, and hashing that never holds a whole file in memory."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import blake3
+
+from artifactstore.errors import InvalidInput
+
+ALGORITHM = "blake3"
+_DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}")
+# Files at least this big go through blake3's multi-threaded mmap path; smaller ones are read
+# whole (bounded by this size) and hashed on a thread pool, many at a time.
+MMAP_THRESHOLD = 1 << 20
+STREAM_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A content digest: algorithm name plus 64 lowercase hex characters."""
+
+    hex: str
+
+    @classmethod
+    def parse(cls, text: object) -> Digest:
+        """Parse ``blake3:<64 lowercase hex>``; anything else is an ``invalid_digest`` error."""
+        if not isinstance(text, str) or not _DIGEST_RE.fullmatch(text):
+            raise InvalidInput(
+                f"not a digest: {text!r} (expected 'blake3:' and 64 lowercase hex characters)",
+                code="invalid_digest",
+                details={"digest": text if isinstance(text, str) else repr(text)},
+            )
+        return cls(text[len(ALGORITHM) + 1 :])
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Digest:
+        """Digest of an in-memory byte string."""
+        return cls(blake3.blake3(data).hexdigest())
+
+    def __str__(self) -> str:
+        return f"{ALGORITHM}:{self.hex}"
+
+
+class StreamingHasher:
+    """Incremental BLAKE3 over chunks, for bytes that arrive as a stream."""
+
+    def __init__(self) -> None:
+        self._hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        """Feed the next chunk."""
+        self._hasher.update(chunk)
+        self.size += len(chunk)
+
+    def digest(self) -> Digest:
+        """Digest of everything fed so far."""
+        return Digest(self._hasher.hexdigest())
+
+
+def hash_stream(stream: BinaryIO, chunk_size: int = STREAM_CHUNK) -> tuple[Digest, int]:
+    """Hash a readable binary stream in fixed-size chunks; returns the digest and byte count."""
+    hasher = StreamingHasher()
+    for chunk in iter(lambda: stream.read(chunk_size), b""):
+        hasher.update(chunk)
+    return hasher.digest(), hasher.size
+
+
+def hash_file(path: Path | str) -> Digest:
+    """Hash one file: memory-mapped and multi-threaded when big, one bounded read when small."""
+    size = os.stat(path).st_size
+    if size >= MMAP_THRESHOLD:
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        hasher.update_mmap(path)
+        return Digest(hasher.hexdigest())
+    with open(path, "rb") as handle:
+        return Digest(blake3.blake3(handle.read(MMAP_THRESHOLD)).hexdigest())
+
+
+def hash_files(paths: Iterable[Path], workers: int | None = None) -> Iterator[Digest]:
+    """Hash many files, small ones in parallel; yields digests in the order of ``paths``."""
+    ordered = list(paths)
+    if len(ordered) <= 1:
+        yield from (hash_file(p) for p in ordered)
+        return
+    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
+        yield from pool.map(hash_file, ordered, chunksize=64)

@@ -1,0 +1,71 @@
+"""Package path rules: relative, '/'-separated, NFC, no tricks, at most 1024 UTF-8 bytes."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+from artifactstore.errors import InvalidInput
+
+MAX_PATH_BYTES = 1024
+
+
+def _refuse(path: str, why: str) -> InvalidInput:
+    return InvalidInput(f"invalid path {path!r}: {why}", code="invalid_path", details={"path": path})
+
+
+def validate_path(path: object) -> str:
+    """Return ``path`` unchanged if it is a valid package path, else raise ``invalid_path``."""
+    if not isinstance(path, str):
+        raise InvalidInput(f"path must be a string, not {type(path).__name__}", code="invalid_path")
+    if not path:
+        raise _refuse(path, "empty")
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _refuse(path, "not valid UTF-8") from exc
+    if len(encoded) > MAX_PATH_BYTES:
+        raise _refuse(path, f"longer than {MAX_PATH_BYTES} UTF-8 bytes")
+    if path.startswith("/"):
+        raise _refuse(path, "absolute (leading '/')")
+    if "\\" in path:
+        raise _refuse(path, "contains a backslash")
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
+        raise _refuse(path, "contains a NUL or control character")
+    if unicodedata.normalize("NFC", path) != path:
+        raise _refuse(path, "not in Unicode NFC form")
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise _refuse(path, f"has an empty, '.' or '..' segment ({segment!r})")
+    return path
+
+
+def utf8_sort_key(path: str) -> bytes:
+    """Sort key that orders paths by their UTF-8 bytes, as the manifest contract says."""
+    return path.encode("utf-8")
+
+
+def check_path_set(paths: Iterable[str]) -> None:
+    """Refuse duplicate paths and a file that is also a folder of another file."""
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for path in paths:
+        if path in seen:
+            duplicates.append(path)
+        seen.add(path)
+    if duplicates:
+        raise InvalidInput(
+            f"duplicate path {duplicates[0]!r}",
+            code="duplicate_path",
+            details={"paths": sorted(set(duplicates))},
+        )
+    for path in seen:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in seen:
+                raise InvalidInput(
+                    f"path {folder!r} is a file and also the folder of {path!r}",
+                    code="path_prefix_conflict",
+                    details={"file": folder, "nested": path},
+                )

@@ -1,0 +1,173 @@
+"""Scanning a finalized guide-board run directory into files and metadata (the run contract)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artifactstore.domain.digests import hash_files
+from artifactstore.domain.manifest import FileEntry, Manifest
+from artifactstore.domain.paths import MAX_PATH_BYTES
+from artifactstore.errors import RunDirectoryError
+
+PRODUCER = "guide-board"
+DEFAULT_RETENTION_CLASS = "release-evidence"
+RUN_FILE = "run.json"
+REQUIRED_RUN_FIELDS = ("run_id", "target_profile_ref", "assessment_profile_ref", "result_status")
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedFile:
+    """A regular file found under the run directory (before hashing)."""
+
+    path: str
+    absolute: Path
+    size: int
+    executable: bool
+
+
+@dataclass(slots=True)
+class RunScan:
+    """What a run directory holds: its files, its metadata and the warnings met on the way."""
+
+    root: Path
+    metadata: dict[str, Any]
+    files: list[ScannedFile]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        """The producer's run id: the package's idempotency key."""
+        return str(self.metadata["run_id"])
+
+    def hash(self) -> list[FileEntry]:
+        """Hash every file (in parallel) and return the manifest entries."""
+        digests = hash_files(f.absolute for f in self.files)
+        return [
+            FileEntry(f.path, f.size, digest, f.executable)
+            for f, digest in zip(self.files, digests, strict=True)
+        ]
+
+    def manifest(self, schema: str) -> Manifest:
+        """The package manifest for this run under the given schema slug."""
+        return Manifest.build(PRODUCER, self.run_id, schema, self.metadata, self.hash())
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+class _Walker:
+    """Depth-first walk over bytes paths, so names that are not UTF-8 can be named and refused."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: list[ScannedFile] = []
+        self.problems: list[str] = []
+        self.empty_dirs: list[str] = []
+
+    def walk(self, directory: bytes, prefix: str) -> None:
+        names: dict[str, str] = {}
+        holds_file = False
+        with os.scandir(directory) as entries:
+            listing = sorted(entries, key=lambda e: e.name)
+        for entry in listing:
+            shown = prefix + os.fsdecode(entry.name)
+            try:
+                decoded = entry.name.decode("utf-8")
+            except UnicodeDecodeError:
+                self.problems.append(f"{shown!r}: file name is not valid UTF-8")
+                continue
+            name = unicodedata.normalize("NFC", decoded)
+            rel = prefix + name
+            if name in names:
+                self.problems.append(
+                    f"{rel}: two names are equal after NFC normalization "
+                    f"({names[name]!r} and {decoded!r})"
+                )
+                continue
+            names[name] = decoded
+            holds_file |= self._visit(entry, rel)
+        if not holds_file and prefix:
+            self.empty_dirs.append(prefix.rstrip("/"))
+
+    def _visit(self, entry: os.DirEntry[bytes], rel: str) -> bool:
+        """Record one entry; True when it is (or holds) a regular file."""
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            before = len(self.files)
+            self.walk(entry.path, rel + "/")
+            return len(self.files) > before
+        if not stat.S_ISREG(info.st_mode):
+            self.problems.append(f"{rel}: is a {_kind(info.st_mode)}")
+            return False
+        if len(rel.encode("utf-8")) > MAX_PATH_BYTES:
+            self.problems.append(f"{rel[:60]}...: path longer than {MAX_PATH_BYTES} UTF-8 bytes")
+            return False
+        executable = bool(info.st_mode & 0o111)
+        self.files.append(ScannedFile(rel, Path(os.fsdecode(entry.path)), info.st_size, executable))
+        return True
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_run_metadata(root: Path) -> dict[str, Any]:
+    """Parse ``run.json`` and check the fields that make a run finalized."""
+    run_file = root / RUN_FILE
+    if not run_file.is_file() or run_file.is_symlink():
+        raise RunDirectoryError(
+            f"{root} is not a finalized guide-board run: {RUN_FILE} is missing",
+            code="run_not_finalized",
+            details={"missing": [RUN_FILE]},
+        )
+    try:
+        metadata = json.loads(run_file.read_bytes(), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirectoryError(
+            f"{run_file} is not valid JSON: {exc}", code="run_not_finalized"
+        ) from exc
+    if not isinstance(metadata, dict):
+        raise RunDirectoryError(f"{run_file} must hold a JSON object", code="run_not_finalized")
+    missing = [k for k in REQUIRED_RUN_FIELDS if not isinstance(metadata.get(k), str)]
+    if missing:
+        raise RunDirectoryError(
+            f"{root} is not a finalized guide-board run: {RUN_FILE} lacks string field(s) "
+            + ", ".join(missing),
+            code="run_not_finalized",
+            details={"missing": missing},
+        )
+    return metadata
+
+
+def scan_run_directory(root: Path | str) -> RunScan:
+    """Scan a run directory per the contract; refuse it whole on any problem (nothing uploaded)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RunDirectoryError(f"{root} is not a directory", code="run_directory_not_found")
+    metadata = read_run_metadata(root)
+    walker = _Walker(root)
+    walker.walk(os.fsencode(root), "")
+    if walker.problems:
+        raise RunDirectoryError(
+            f"{root} cannot be packaged: " + "; ".join(walker.problems),
+            code="run_directory_refused",
+            details={"problems": walker.problems},
+        )
+    warnings = [f"empty folder {d!r} is not kept in the package" for d in walker.empty_dirs]
+    return RunScan(root, metadata, walker.files, warnings)

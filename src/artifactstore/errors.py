@@ -1,0 +1,58 @@
+"""Our own exceptions: every one carries a stable snake_case code, a message and details.
+
+One module (``artifactstore.api.errors``) maps them to HTTP statuses; the CLI maps them to exit
+codes. Nothing matches on message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ArtifactStoreError(Exception):
+    """Base of every error we raise on purpose."""
+
+    code = "artifactstore_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class InvalidInput(ArtifactStoreError):
+    """The caller sent something we refuse (a 422 at the HTTP edge)."""
+
+    code = "invalid_input"
+
+
+class RunDirectoryError(InvalidInput):
+    """A run directory that cannot become a package."""
+
+    code = "invalid_run_directory"
+
+
+class NotFound(ArtifactStoreError):
+    """The thing asked for does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(ArtifactStoreError):
+    """The request contradicts what is already recorded."""
+
+    code = "conflict"
+
+
+class ConfigurationError(ArtifactStoreError):
+    """Settings that cannot work; raised at start, never mid-request."""
+
+    code = "configuration_error"
+
+
+class StorageError(ArtifactStoreError):
+    """A storage backend failed in a way the caller may retry."""
+
+    code = "storage_error"

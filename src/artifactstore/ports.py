@@ -1,0 +1,171 @@
+"""Ports: the small interfaces the service layer talks to. Adapters live in ``adapters/``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.retention import RetentionClass
+
+UPLOADS_PREFIX = "uploads/"
+
+
+def blob_key(digest: Digest) -> str:
+    """Content-addressed blob key: ``blobs/blake3/<2 hex>/<2 hex>/<64 hex>``."""
+    return f"blobs/blake3/{digest.hex[:2]}/{digest.hex[2:4]}/{digest.hex}"
+
+
+def manifest_key(digest: Digest) -> str:
+    """Manifest key: ``manifests/blake3/<64 hex>.json``."""
+    return f"manifests/blake3/{digest.hex}.json"
+
+
+def upload_key(package_id: str, digest: Digest) -> str:
+    """Where a client's bytes for one blob of one package land before verification."""
+    return f"{UPLOADS_PREFIX}{package_id}/{digest.hex}"
+
+
+def parse_upload_key(key: str) -> tuple[str, Digest] | None:
+    """``(package_id, digest)`` of an upload key, or None for any other key."""
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    parts = key[len(UPLOADS_PREFIX) :].split("/")
+    if len(parts) != 2 or not parts[0]:
+        return None
+    try:
+        return parts[0], Digest.parse("blake3:" + parts[1])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPart:
+    """One presigned part of a multipart upload."""
+
+    part_number: int
+    url: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """Where and how a client sends one blob's bytes.
+
+    Either a single presigned ``PUT url`` (``parts`` empty), or a multipart upload (``upload_id``
+    and ``parts``) that the client completes through the API with the parts' ETags.
+    """
+
+    digest: Digest
+    size: int
+    key: str
+    method: str = "PUT"
+    url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    upload_id: str | None = None
+    parts: Sequence[UploadPart] = ()
+    expires_in: int = 900
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form in API answers."""
+        body: dict[str, Any] = {
+            "digest": str(self.digest),
+            "size": self.size,
+            "method": self.method,
+            "headers": dict(self.headers),
+            "expires_in": self.expires_in,
+        }
+        if self.upload_id is None:
+            body["url"] = self.url
+        else:
+            body["upload_id"] = self.upload_id
+            body["parts"] = [
+                {"part_number": p.part_number, "url": p.url, "offset": p.offset, "size": p.size}
+                for p in self.parts
+            ]
+        return body
+
+
+class BlobStorage(Protocol):
+    """A storage backend: content-addressed blobs, manifests and pending uploads."""
+
+    name: str
+
+    def upload_target(self, package_id: str, digest: Digest, size: int) -> UploadTarget:
+        """A short-lived target bound to this key and size (multipart above the threshold)."""
+        ...
+
+    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
+        """Complete a multipart upload from the parts' ETags, in part order."""
+        ...
+
+    def has_blob(self, digest: Digest) -> bool:
+        """Whether the verified blob for ``digest`` is stored."""
+        ...
+
+    def upload_size(self, key: str) -> int | None:
+        """Size of a pending upload, or None when there is none."""
+        ...
+
+    def open_upload(self, key: str) -> BinaryIO:
+        """Stream a pending upload's bytes."""
+        ...
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        """Stream a blob's bytes."""
+        ...
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of any stored object."""
+        ...
+
+    def promote(self, key: str, digest: Digest, retention: RetentionClass) -> None:
+        """Make a verified upload the blob for ``digest`` (write-once), then drop the upload."""
+        ...
+
+    def delete_upload(self, key: str) -> None:
+        """Remove a pending upload (a rejected or abandoned one). Never touches blobs."""
+        ...
+
+    def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:
+        """Store a manifest's canonical bytes (write-once, idempotent)."""
+        ...
+
+    def get_manifest(self, digest: Digest) -> bytes:
+        """A stored manifest's canonical bytes."""
+        ...
+
+    def download_url(self, digest: Digest, expires_in: int) -> str:
+        """A short-lived URL that GETs the blob."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Where domain events go (EventBridge in AWS and in the local stack)."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """Put one event on the bus (source ``artifactstore``)."""
+        ...
+
+
+class StateHubClient(Protocol):
+    """State Hub's progress endpoint."""
+
+    def post_progress(self, event: Mapping[str, Any]) -> tuple[int, Any]:
+        """POST one progress event; returns the HTTP status and State Hub's answer."""
+        ...
+
+
+class ObjectStream(Protocol):
+    """Anything with ``read(n)``."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Read up to ``size`` bytes."""
+        ...
+
+
+def iter_chunks(stream: ObjectStream, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Chunks of a stream until it is exhausted."""
+    yield from iter(lambda: stream.read(chunk_size), b"")

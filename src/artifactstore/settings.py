@@ -1,0 +1,70 @@
+"""Settings read once per process from the environment and ``.env`` (environment wins)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from artifactstore.domain.retention import RetentionClass, parse_retention_classes
+from artifactstore.domain.routes import BackendRoutes
+
+_CONFIG = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+
+class ClientSettings(BaseSettings):
+    """What the CLI and the seed scripts need to reach the API and State Hub."""
+
+    model_config = _CONFIG
+
+    api_url: str = Field("http://127.0.0.1:8000", alias="ARTIFACTSTORE_API_URL")
+    api_token: SecretStr | None = Field(None, alias="ARTIFACTSTORE_API_TOKEN")
+    state_hub_url: str | None = Field(None, alias="STATE_HUB_URL")
+    state_hub_workstream_id: str | None = Field(None, alias="STATE_HUB_WORKSTREAM_ID")
+    state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
+
+
+class ServiceSettings(BaseSettings):
+    """What the API, the verifier and the linker need: tables, buckets, routes, policies."""
+
+    model_config = _CONFIG
+
+    public_api_url: str = Field("http://127.0.0.1:8000", alias="ARTIFACTSTORE_API_URL")
+    api_token: SecretStr | None = Field(None, alias="ARTIFACTSTORE_API_TOKEN")
+    api_token_parameter: str | None = Field(None, alias="ARTIFACTSTORE_API_TOKEN_PARAMETER")
+    storage_backend_routes: str = Field("*:*=local", alias="ARTIFACTSTORE_STORAGE_BACKEND_ROUTES")
+    retention_classes_json: str | None = Field(None, alias="ARTIFACTSTORE_RETENTION_CLASSES")
+    table_name: str = Field("artifactstore-catalog", alias="ARTIFACTSTORE_TABLE_NAME")
+    bucket: str | None = Field(None, alias="ARTIFACTSTORE_BUCKET")
+    local_storage_dir: Path = Field(
+        Path(".localdev/storage"), alias="ARTIFACTSTORE_LOCAL_STORAGE_DIR"
+    )
+    local_signing_key: SecretStr = Field(
+        SecretStr("local-dev-signing-key"), alias="ARTIFACTSTORE_LOCAL_SIGNING_KEY"
+    )
+    event_bus_name: str = Field("artifactstore", alias="ARTIFACTSTORE_EVENT_BUS_NAME")
+    idempotency_table_name: str = Field(
+        "artifactstore-idempotency", alias="ARTIFACTSTORE_IDEMPOTENCY_TABLE_NAME"
+    )
+    upload_url_ttl_seconds: int = Field(900, ge=60, le=7 * 86400, alias="ARTIFACTSTORE_UPLOAD_URL_TTL")
+    draft_ttl_hours: int = Field(72, ge=1, alias="ARTIFACTSTORE_DRAFT_TTL_HOURS")
+    multipart_threshold: int = Field(64 * 1024**2, ge=5 * 1024**2, alias="ARTIFACTSTORE_MULTIPART_THRESHOLD")
+    state_hub_url: str | None = Field(None, alias="STATE_HUB_URL")
+    state_hub_workstream_id: str | None = Field(None, alias="STATE_HUB_WORKSTREAM_ID")
+    state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
+
+    def routes(self) -> BackendRoutes:
+        """Parsed storage routes (raises ``ConfigurationError`` naming a bad rule)."""
+        return BackendRoutes.parse(self.storage_backend_routes)
+
+    def retention_classes(self) -> dict[str, RetentionClass]:
+        """Configured retention classes."""
+        return parse_retention_classes(self.retention_classes_json)
+
+
+@lru_cache(maxsize=1)
+def service_settings() -> ServiceSettings:
+    """The process's service settings, read once."""
+    return ServiceSettings()
