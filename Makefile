@@ -19,11 +19,26 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-lint: setup
+lint: setup lint-template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src functions localdev scripts tests bench
+
+# The template gate: cfn-lint, `sam validate --lint` and a real `sam build` (no Docker: SAM
+# fetches manylinux aarch64 wheels itself). aws-sam-cli pins clash with ours, so it gets its own
+# virtualenv, installed once (stamp file).
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+
+lint-template: setup $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template-file template.yaml --region us-east-1
+	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build --region us-east-1
+
+$(SAM_STAMP): | $(STAMP)
+	@test -x $(SAM_VENV)/bin/python || $(BIN)/uv venv --quiet --python $(PYTHON) $(SAM_VENV)
+	@$(BIN)/uv pip install --quiet --python $(SAM_VENV)/bin/python 'aws-sam-cli>=1.130,<2'
+	@touch $@
 
 demo: setup
 	$(BIN)/python -m localdev.demo

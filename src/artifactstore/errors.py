@@ -56,3 +56,21 @@ class StorageError(ArtifactStoreError):
     """A storage backend failed in a way the caller may retry."""
 
     code = "storage_error"
+
+
+class AuthError(ArtifactStoreError):
+    """The token is missing or unknown (``unauthorized``) or lacks the right (``forbidden``)."""
+
+    code = "unauthorized"
+
+
+class ServerError(ArtifactStoreError):
+    """The service failed or could not be reached; the caller may retry later."""
+
+    code = "server_error"
+
+
+class IntegrityError(ArtifactStoreError):
+    """Bytes on hand do not match the digest they were declared or recorded with."""
+
+    code = "digest_mismatch"

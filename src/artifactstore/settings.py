@@ -24,6 +24,7 @@ class ClientSettings(BaseSettings):
     state_hub_url: str | None = Field(None, alias="STATE_HUB_URL")
     state_hub_workstream_id: str | None = Field(None, alias="STATE_HUB_WORKSTREAM_ID")
     state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
+    client_retries: int = Field(5, ge=0, le=20, alias="ARTIFACTSTORE_CLIENT_RETRIES")
 
 
 class ServiceSettings(BaseSettings):
@@ -48,12 +49,18 @@ class ServiceSettings(BaseSettings):
     idempotency_table_name: str = Field(
         "artifactstore-idempotency", alias="ARTIFACTSTORE_IDEMPOTENCY_TABLE_NAME"
     )
-    upload_url_ttl_seconds: int = Field(900, ge=60, le=7 * 86400, alias="ARTIFACTSTORE_UPLOAD_URL_TTL")
+    upload_url_ttl_seconds: int = Field(
+        900, ge=60, le=7 * 86400, alias="ARTIFACTSTORE_UPLOAD_URL_TTL"
+    )
     draft_ttl_hours: int = Field(72, ge=1, alias="ARTIFACTSTORE_DRAFT_TTL_HOURS")
-    multipart_threshold: int = Field(64 * 1024**2, ge=5 * 1024**2, alias="ARTIFACTSTORE_MULTIPART_THRESHOLD")
+    multipart_threshold: int = Field(
+        64 * 1024**2, ge=5 * 1024**2, alias="ARTIFACTSTORE_MULTIPART_THRESHOLD"
+    )
+    local_notify_queue_url: str | None = Field(None, alias="ARTIFACTSTORE_LOCAL_NOTIFY_QUEUE_URL")
     state_hub_url: str | None = Field(None, alias="STATE_HUB_URL")
     state_hub_workstream_id: str | None = Field(None, alias="STATE_HUB_WORKSTREAM_ID")
     state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
 
     def routes(self) -> BackendRoutes:
         """Parsed storage routes (raises ``ConfigurationError`` naming a bad rule)."""

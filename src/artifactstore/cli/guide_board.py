@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -23,20 +22,9 @@ SchemaOpt = Annotated[
 
 def load_schema_file(path: Path) -> tuple[str, dict[str, object]]:
     """Read a schema file; its slug comes from ``$id`` (``artifactstore:schemas:<slug>``)."""
-    from artifactstore.domain.schemas import ID_PREFIX, MetadataSchema
-    from artifactstore.errors import InvalidInput
+    from artifactstore.client.schemas import load_schema_file as load
 
-    try:
-        body = json.loads(path.read_bytes())
-    except ValueError as exc:
-        raise InvalidInput(f"{path} is not valid JSON: {exc}", code="invalid_json_schema") from exc
-    schema_id = body.get("$id") if isinstance(body, dict) else None
-    if not isinstance(schema_id, str) or not schema_id.startswith(ID_PREFIX):
-        raise InvalidInput(
-            f"{path}: $id must be '{ID_PREFIX}<slug>' so the schema's slug is known",
-            code="invalid_json_schema",
-        )
-    schema = MetadataSchema.create(schema_id[len(ID_PREFIX) :], body)
+    schema = load(path)
     return schema.slug, dict(schema.json_schema)
 
 
@@ -63,3 +51,67 @@ def manifest_command(run_dir: RunDirArg, schema: SchemaOpt = None) -> None:
                 "manifest": manifest.to_json(),
             }
         )
+
+
+RetentionOpt = Annotated[
+    str,
+    typer.Option("--retention-class", help="Retention class of the package."),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option("--concurrency", min=1, max=256, help="Parallel uploads."),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=1, help="Seconds to wait for the package to be sealed."),
+]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress on stderr (default: only when stderr is a terminal).",
+        show_default=False,
+    ),
+]
+
+
+@app.command("ingest")
+def ingest_command(
+    run_dir: RunDirArg,
+    schema: Annotated[
+        Path, typer.Option("--schema", help="JSON Schema file the run's metadata must satisfy.")
+    ],
+    retention_class: RetentionOpt = "release-evidence",
+    concurrency: ConcurrencyOpt = 16,
+    timeout: TimeoutOpt = 600.0,
+    progress: ProgressOpt = None,
+) -> None:
+    """Store a finalized run as one package; prints exactly one JSON object on stdout.
+
+    Idempotent by the run's run_id: run it again to resume an interrupted ingest, or to get
+    the stored package back ("reused_existing": true) without sending any bytes.
+    """
+    import sys
+    from contextlib import AbstractContextManager, nullcontext
+
+    from artifactstore.cli.context import make_client
+    from artifactstore.client.ingest import IngestProgress, ingest_run
+
+    with cli_errors(), make_client(concurrency) as client:
+        bar: AbstractContextManager[IngestProgress | None] = nullcontext()
+        if sys.stderr.isatty() if progress is None else progress:
+            from artifactstore.cli.progress import RichIngestProgress
+
+            bar = RichIngestProgress()
+        with bar as shown:
+            result = ingest_run(
+                client,
+                run_dir,
+                schema,
+                retention_class,
+                concurrency,
+                shown,
+                timeout=timeout,
+                warn=warn,
+            )
+        emit_json(result.to_json())

@@ -7,16 +7,25 @@ from typing import Annotated
 import typer
 
 from artifactstore import __version__
-from artifactstore.cli import guide_board
+from artifactstore.cli import guide_board, packages, remote
 
-HELP = """Store and fetch immutable, BLAKE3-addressed artifact packages.
-
-Exit codes: 0 ok; 1 verification failed; 2 usage or invalid input; 3 not found or conflict;
-4 server or network error.
-"""
+# Rich reflows each paragraph, so a paragraph is one string without line breaks.
+HELP = "\n\n".join(
+    (
+        "Store and fetch immutable, BLAKE3-addressed artifact packages.",
+        "Talks to ARTIFACTSTORE_API_URL (default http://127.0.0.1:8000) with the bearer token "
+        "in ARTIFACTSTORE_API_TOKEN.",
+        "Exit codes: 0 ok; 1 verification failed (bytes do not match their digest); "
+        "2 usage, invalid input or credentials; 3 not found or conflict; "
+        "4 server or network error.",
+    )
+)
 
 app = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(guide_board.app, name="guide-board")
+app.add_typer(packages.packages_app, name="packages")
+app.add_typer(packages.schemas_app, name="schemas")
+remote.register(app)
 
 
 def _version(value: bool) -> None:

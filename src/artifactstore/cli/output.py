@@ -8,7 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from artifactstore.errors import ArtifactStoreError, Conflict, InvalidInput, NotFound
+from artifactstore.errors import (
+    ArtifactStoreError,
+    AuthError,
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+)
 
 # Exit codes, documented in --help and the README.
 EXIT_OK = 0
@@ -32,9 +39,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 def exit_code_for(error: ArtifactStoreError) -> int:
     """Map our errors to documented exit codes."""
+    if isinstance(error, IntegrityError):
+        return EXIT_VERIFY_FAILED
     if isinstance(error, NotFound | Conflict):
         return EXIT_NOT_FOUND_OR_CONFLICT
-    if isinstance(error, InvalidInput):
+    if isinstance(error, InvalidInput | AuthError):
         return EXIT_USAGE
     return EXIT_SERVER
 

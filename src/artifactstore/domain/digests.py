@@ -75,12 +75,12 @@ def hash_stream(stream: BinaryIO, chunk_size: int = STREAM_CHUNK) -> tuple[Diges
 
 def hash_file(path: Path | str) -> Digest:
     """Hash one file: memory-mapped and multi-threaded when big, one bounded read when small."""
-    size = os.stat(path).st_size
-    if size >= MMAP_THRESHOLD:
+    path = Path(path)
+    if path.stat().st_size >= MMAP_THRESHOLD:
         hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
         hasher.update_mmap(path)
         return Digest(hasher.hexdigest())
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         return Digest(blake3.blake3(handle.read(MMAP_THRESHOLD)).hexdigest())
 
 

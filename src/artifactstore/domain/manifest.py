@@ -45,12 +45,16 @@ class FileEntry:
         executable = raw.get("executable", False)
         if not isinstance(executable, bool):
             raise InvalidInput("executable must be a boolean", code="invalid_file")
-        return cls(validate_path(raw.get("path")), size, Digest.parse(raw.get("digest")), executable)
+        return cls(
+            validate_path(raw.get("path")), size, Digest.parse(raw.get("digest")), executable
+        )
 
 
 def sorted_files(files: Iterable[FileEntry]) -> list[FileEntry]:
-    """Files sorted by path as UTF-8 bytes, after checking the set is coherent."""
+    """Files sorted by path as UTF-8 bytes, after checking each path and the set."""
     ordered = sorted(files, key=lambda f: utf8_sort_key(f.path))
+    for entry in ordered:
+        validate_path(entry.path)
     check_path_set(f.path for f in ordered)
     return ordered
 

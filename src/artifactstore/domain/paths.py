@@ -11,33 +11,46 @@ MAX_PATH_BYTES = 1024
 
 
 def _refuse(path: str, why: str) -> InvalidInput:
-    return InvalidInput(f"invalid path {path!r}: {why}", code="invalid_path", details={"path": path})
+    return InvalidInput(
+        f"invalid path {path!r}: {why}", code="invalid_path", details={"path": path}
+    )
 
 
 def validate_path(path: object) -> str:
     """Return ``path`` unchanged if it is a valid package path, else raise ``invalid_path``."""
     if not isinstance(path, str):
         raise InvalidInput(f"path must be a string, not {type(path).__name__}", code="invalid_path")
+    why = _encoding_problem(path) or _shape_problem(path)
+    if why:
+        raise _refuse(path, why)
+    return path
+
+
+def _encoding_problem(path: str) -> str | None:
     if not path:
-        raise _refuse(path, "empty")
+        return "empty"
     try:
         encoded = path.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise _refuse(path, "not valid UTF-8") from exc
+    except UnicodeEncodeError:
+        return "not valid UTF-8"
     if len(encoded) > MAX_PATH_BYTES:
-        raise _refuse(path, f"longer than {MAX_PATH_BYTES} UTF-8 bytes")
+        return f"longer than {MAX_PATH_BYTES} UTF-8 bytes"
+    return None
+
+
+def _shape_problem(path: str) -> str | None:
     if path.startswith("/"):
-        raise _refuse(path, "absolute (leading '/')")
+        return "absolute (leading '/')"
     if "\\" in path:
-        raise _refuse(path, "contains a backslash")
+        return "contains a backslash"
     if any(unicodedata.category(ch) == "Cc" for ch in path):
-        raise _refuse(path, "contains a NUL or control character")
+        return "contains a NUL or control character"
     if unicodedata.normalize("NFC", path) != path:
-        raise _refuse(path, "not in Unicode NFC form")
+        return "not in Unicode NFC form"
     for segment in path.split("/"):
         if segment in ("", ".", ".."):
-            raise _refuse(path, f"has an empty, '.' or '..' segment ({segment!r})")
-    return path
+            return f"has an empty, '.' or '..' segment ({segment!r})"
+    return None
 
 
 def utf8_sort_key(path: str) -> bytes:

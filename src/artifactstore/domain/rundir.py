@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from artifactstore.domain.digests import hash_files
-from artifactstore.domain.manifest import FileEntry, Manifest
-from artifactstore.domain.paths import MAX_PATH_BYTES
-from artifactstore.errors import RunDirectoryError
+from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
+from artifactstore.domain.paths import MAX_PATH_BYTES, validate_path
+from artifactstore.errors import InvalidInput, RunDirectoryError
 
 PRODUCER = "guide-board"
 DEFAULT_RETENTION_CLASS = "release-evidence"
@@ -118,6 +118,12 @@ class _Walker:
         if len(rel.encode("utf-8")) > MAX_PATH_BYTES:
             self.problems.append(f"{rel[:60]}...: path longer than {MAX_PATH_BYTES} UTF-8 bytes")
             return False
+        try:
+            # Names Linux allows but the path contract forbids (backslash, control characters).
+            validate_path(rel)
+        except InvalidInput as exc:
+            self.problems.append(exc.message)
+            return False
         executable = bool(info.st_mode & 0o111)
         self.files.append(ScannedFile(rel, Path(os.fsdecode(entry.path)), info.st_size, executable))
         return True
@@ -127,17 +133,38 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JCS takes I-JSON (RFC 7493): a repeated key would make "the metadata as parsed" ambiguous.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
 def read_run_metadata(root: Path) -> dict[str, Any]:
     """Parse ``run.json`` and check the fields that make a run finalized."""
     run_file = root / RUN_FILE
-    if not run_file.is_file() or run_file.is_symlink():
+    if run_file.is_symlink():
+        raise RunDirectoryError(
+            f"{root} cannot be packaged: {RUN_FILE}: is a symlink",
+            code="run_directory_refused",
+            details={"problems": [f"{RUN_FILE}: is a symlink"]},
+        )
+    if not run_file.is_file():
         raise RunDirectoryError(
             f"{root} is not a finalized guide-board run: {RUN_FILE} is missing",
             code="run_not_finalized",
             details={"missing": [RUN_FILE]},
         )
     try:
-        metadata = json.loads(run_file.read_bytes(), parse_constant=_reject_constant)
+        # Strict UTF-8 first: json.loads on bytes would also take UTF-16 and UTF-32.
+        metadata = json.loads(
+            run_file.read_bytes().decode("utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         raise RunDirectoryError(
             f"{run_file} is not valid JSON: {exc}", code="run_not_finalized"
@@ -152,6 +179,11 @@ def read_run_metadata(root: Path) -> dict[str, Any]:
             code="run_not_finalized",
             details={"missing": missing},
         )
+    try:
+        # Refuse here, naming run.json, what the manifest could not carry (1e400, 2**60).
+        canonical_json(metadata)
+    except InvalidInput as exc:
+        raise RunDirectoryError(f"{run_file}: {exc.message}", code="run_not_finalized") from exc
     return metadata
 
 

@@ -88,7 +88,9 @@ class MetadataSchema:
         )
         errors = sorted(validator.iter_errors(metadata), key=lambda e: list(map(str, e.path)))
         if errors:
-            details = [{"pointer": json_pointer(e.absolute_path), "message": e.message} for e in errors]
+            details = [
+                {"pointer": json_pointer(e.absolute_path), "message": e.message} for e in errors
+            ]
             summary = "; ".join(f"{d['pointer'] or '/'}: {d['message']}" for d in details[:5])
             raise InvalidInput(
                 f"metadata does not match schema {self.slug!r}: {summary}",

@@ -1,0 +1,228 @@
+"""moto in server mode, in this process, with its state saved to and restored from disk.
+
+moto keeps everything in memory. Its request recorder replays every request ever made (every
+long poll, every blob body base64-encoded in one ever-growing log, receipt handles that no longer
+match), so instead we pickle moto's own backend objects for the services the stack uses: every
+version, lock, message and item survives exactly, timestamps and ids included. Saving takes an
+exclusive gate that waits for in-flight requests, so no snapshot sees a half-applied request.
+The snapshot records moto's version; a different version refuses to load (``make migrate-fresh``).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+from collections.abc import Callable, Iterable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("localdev.moto")
+
+SERVICES = ("s3", "sqs", "dynamodb", "events")
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+class SnapshotError(RuntimeError):
+    """A state file this moto cannot load."""
+
+
+class _Gate:
+    """Many requests at once, or one snapshot alone; a waiting snapshot holds back new requests."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = False
+
+    def enter(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._closed)
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._closed)
+            self._closed = True
+            self._cond.wait_for(lambda: self._active == 0)
+
+    def open(self) -> None:
+        with self._cond:
+            self._closed = False
+            self._cond.notify_all()
+
+
+def _rebuild_dict(cls: type[dict[Any, Any]], items: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    obj = cls.__new__(cls)
+    dict.update(obj, items)
+    return obj
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles moto backends: locks and conditions are recreated fresh on load.
+
+    moto's dict subclasses override ``items``/``__setitem__`` (S3's versioned key store yields
+    only the latest version), so their raw entries are saved and restored with ``dict``'s own.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, _LOCK_TYPES):
+            return type(obj), ()
+        if isinstance(obj, threading.Condition):
+            return threading.Condition, ()
+        if (
+            type(obj) is not dict
+            and isinstance(obj, dict)
+            and type(obj).__module__.startswith("moto.")
+        ):
+            return (
+                _rebuild_dict,
+                (type(obj), list(dict.items(obj))),
+                getattr(obj, "__dict__", None) or None,
+            )
+        return NotImplemented
+
+
+def _backends(service: str) -> Any:
+    from moto.backends import get_backend
+
+    return get_backend(service)  # type: ignore[call-overload]
+
+
+def save_state(path: Path, services: Iterable[str] = SERVICES) -> None:
+    """Write every materialized backend of ``services`` to ``path`` (temp file, then rename)."""
+    state = {
+        service: [
+            (account, region, backend)
+            for account, region, backend in _backends(service).iter_backends()
+        ]
+        for service in services
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as handle:
+        _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(
+            {"moto": version("moto"), "state": state}
+        )
+    tmp.replace(path)
+
+
+def restore_state(path: Path) -> bool:
+    """Load ``path`` into moto's backends; False when there is no saved state."""
+    if not path.exists():
+        return False
+    with path.open("rb") as handle:
+        # our own file, written by save_state above
+        saved = pickle.load(handle)  # noqa: S301
+    if saved.get("moto") != version("moto"):
+        raise SnapshotError(
+            f"{path} was saved by moto {saved.get('moto')}, this is moto {version('moto')}: "
+            "run `make migrate-fresh` to start over"
+        )
+    for service, entries in saved["state"].items():
+        backends = _backends(service)
+        for account, region, backend in entries:
+            backends[account][region] = backend
+    return True
+
+
+class MotoServer:
+    """A threaded moto server on ``host:port`` whose state persists in ``state_file``."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: Path | None = None,
+        on_request: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        self._host, self._port = host, port
+        self.state_file = state_file
+        self._on_request = on_request
+        self._gate = _Gate()
+        self._dirty = False
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port`` of the running server."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Restore saved state (if any), then serve in a daemon thread."""
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        if self.state_file is not None and restore_state(self.state_file):
+            log.info("restored AWS state from %s", self.state_file)
+        app = DomainDispatcherApplication(create_backend_app)
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                return None
+
+        self._server = make_server(
+            self._host, self._port, self._gated(app), threaded=True, request_handler=QuietHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def _gated(self, app: Any) -> Any:
+        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+            self._gate.enter()
+            try:
+                target = environ.get("HTTP_X_AMZ_TARGET", "")
+                if environ["REQUEST_METHOD"] not in ("GET", "HEAD") and not target.endswith(
+                    (".ReceiveMessage", ".GetQueueAttributes", ".GetQueueUrl")
+                ):
+                    self._dirty = True
+                status: list[int] = []
+
+                def recording_start(code: str, headers: Any, *exc: Any) -> Any:
+                    status.append(int(code.split(" ", 1)[0]))
+                    return start_response(code, headers, *exc)
+
+                # materialize the body inside the gate: a snapshot never runs mid-request
+                body = b"".join(app(environ, recording_start))
+                if self._on_request is not None:
+                    self._on_request(
+                        environ["REQUEST_METHOD"],
+                        target or environ.get("PATH_INFO", ""),
+                        status[0] if status else 0,
+                    )
+                return [body] if body else []
+            finally:
+                self._gate.leave()
+
+        return wsgi
+
+    def save(self, *, only_if_changed: bool = False) -> bool:
+        """Snapshot the state between requests; True when written."""
+        if self.state_file is None or (only_if_changed and not self._dirty):
+            return False
+        self._gate.close()
+        try:
+            self._dirty = False
+            save_state(self.state_file)
+        finally:
+            self._gate.open()
+        return True
+
+    def stop(self, *, save: bool = True) -> None:
+        """Stop serving (so nothing listens any more), then save the state."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        if save and self.state_file is not None:
+            save_state(self.state_file)
+            log.info("saved AWS state to %s", self.state_file)

@@ -1,0 +1,1 @@
+"""Adapters behind the ports: S3, local files, EventBridge, State Hub."""

@@ -1,0 +1,41 @@
+"""Build the storage backends the configured routes name, and only those."""
+
+from __future__ import annotations
+
+from artifactstore.adapters.storage_local import LocalFilesStorage, Notify
+from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.errors import ConfigurationError
+from artifactstore.ports import BlobStorage
+from artifactstore.settings import ServiceSettings
+
+
+def build_storages(
+    settings: ServiceSettings, notify: Notify | None = None
+) -> dict[str, BlobStorage]:
+    """``{backend name: storage}`` for every backend a route names; nothing connects yet.
+
+    ``notify(key, size)`` is called after each local upload (the local stand-in for S3's
+    ObjectCreated notification).
+    """
+    storages: dict[str, BlobStorage] = {}
+    backends = settings.routes().backends
+    if "s3" in backends:
+        if not settings.bucket:
+            raise ConfigurationError(
+                "ARTIFACTSTORE_BUCKET is required: ARTIFACTSTORE_STORAGE_BACKEND_ROUTES "
+                f"sends packages to s3 ({settings.storage_backend_routes!r})"
+            )
+        storages["s3"] = S3Storage(
+            settings.bucket,
+            multipart_threshold=settings.multipart_threshold,
+            url_ttl=settings.upload_url_ttl_seconds,
+        )
+    if "local" in backends:
+        storages["local"] = LocalFilesStorage(
+            settings.local_storage_dir,
+            signing_key=settings.local_signing_key.get_secret_value().encode(),
+            public_url=settings.public_api_url,
+            url_ttl=settings.upload_url_ttl_seconds,
+            notify=notify,
+        )
+    return storages

@@ -1,0 +1,297 @@
+"""Local-files storage backend: the S3 key layout under a folder, for offline work.
+
+Uploads arrive over HTTP through URLs our own API serves (``/local-storage/{key}``), signed with
+HMAC-SHA256 over method, key, size and expiry, so clients use one code path for both backends.
+Every write goes to a temp file in the target's folder, is fsynced and renamed into place; blobs
+and manifests are published with ``os.link``, which fails when the name exists, so they are
+write-once even between racing promoters.
+
+Retention: a local folder has nothing like Object Lock and no lifecycle rules. Promoted blobs
+and manifests are made read-only (mode 0444) against slips, and nothing expires here; retention
+classes only take effect on the S3 backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, urlencode
+
+from artifactstore.domain.digests import Digest, StreamingHasher
+from artifactstore.domain.retention import RetentionClass
+from artifactstore.errors import AuthError, InvalidInput, NotFound
+from artifactstore.ports import (
+    UploadTarget,
+    blob_key,
+    manifest_key,
+    parse_upload_key,
+    upload_key,
+)
+
+ROUTE_PREFIX = "/local-storage/"
+OCTET_STREAM = "application/octet-stream"
+READ_ONLY = 0o444
+_KEY_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+
+Notify = Callable[[str, int], None]
+
+
+class LocalFilesStorage:
+    """Blobs, manifests and pending uploads in a local folder, same keys as on S3."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        signing_key: bytes,
+        public_url: str,
+        url_ttl: int,
+        notify: Notify | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(root)
+        self.public_url = public_url.rstrip("/")
+        self.url_ttl = url_ttl
+        self.notify = notify
+        self._signing_key = signing_key
+        self._clock = clock
+
+    # -- signed URLs -----------------------------------------------------------------------
+
+    def signature(self, method: str, key: str, size: int, expires: int) -> str:
+        """HMAC-SHA256 over method, key, size and expiry (hex)."""
+        message = f"{method.upper()}\n{key}\n{size}\n{expires}".encode()
+        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+
+    def signed_url(self, method: str, key: str, size: int, expires_in: int) -> str:
+        """``{public_url}/local-storage/{key}?size=&expires=&sig=``."""
+        expires = int(self._clock()) + expires_in
+        query = urlencode(
+            {"size": size, "expires": expires, "sig": self.signature(method, key, size, expires)}
+        )
+        return f"{self.public_url}{ROUTE_PREFIX}{quote(key)}?{query}"
+
+    def verify_signature(self, method: str, key: str, size: int, expires: int, sig: str) -> None:
+        """Raise ``invalid_signature`` or ``upload_url_expired``/``download_url_expired``."""
+        expected = self.signature(method, key, size, expires)
+        if not hmac.compare_digest(expected, sig):
+            raise AuthError(
+                "the URL's signature does not match", code="invalid_signature", details={"key": key}
+            )
+        if self._clock() > expires:
+            kind = "upload" if method.upper() == "PUT" else "download"
+            raise AuthError(
+                f"the {kind} URL expired; ask the API for a fresh one",
+                code=f"{kind}_url_expired",
+                details={"key": key, "expires": expires},
+            )
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    def upload_target(self, package_id: str, digest: Digest, size: int) -> UploadTarget:
+        """One signed PUT for any size: bytes stream to disk, so no multipart is needed."""
+        key = upload_key(package_id, digest)
+        return UploadTarget(
+            digest=digest,
+            size=size,
+            key=key,
+            url=self.signed_url("PUT", key, size, self.url_ttl),
+            headers={"Content-Type": OCTET_STREAM, "Content-Length": str(size)},
+            expires_in=self.url_ttl,
+        )
+
+    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
+        """Local targets are never multipart."""
+        raise InvalidInput(
+            "the local backend has no multipart uploads",
+            code="multipart_not_supported",
+            details={"key": key, "upload_id": upload_id},
+        )
+
+    def receive_upload(self, key: str, size: int, stream: Iterable[bytes]) -> str:
+        """Write exactly ``size`` bytes of ``stream`` to the upload ``key``, then notify.
+
+        Returns the bytes' BLAKE3 hex (the ETag). More or fewer bytes are ``size_mismatch``
+        and leave nothing behind.
+        """
+        if parse_upload_key(key) is None:
+            raise InvalidInput(
+                f"not an upload key: {key!r}", code="not_an_upload_key", details={"key": key}
+            )
+        path = self.path_for(key)
+        hasher = StreamingHasher()
+        with _atomic_writer(path, overwrite=True) as handle:
+            for chunk in stream:
+                hasher.update(chunk)
+                if hasher.size > size:
+                    raise _size_mismatch(key, size, f"more than {size}")
+                handle.write(chunk)
+            if hasher.size != size:
+                raise _size_mismatch(key, size, str(hasher.size))
+        if self.notify is not None:
+            self.notify(key, size)
+        return hasher.digest().hex
+
+    def upload_size(self, key: str) -> int | None:
+        """Size of a pending upload, or None."""
+        try:
+            return self.path_for(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def open_upload(self, key: str) -> BinaryIO:
+        """Stream a pending upload."""
+        return self._open(key, "upload")
+
+    def delete_upload(self, key: str) -> None:
+        """Remove a pending upload; refuses anything but an upload key."""
+        if parse_upload_key(key) is None:
+            raise InvalidInput(
+                f"refusing to delete {key!r}: not an upload key",
+                code="not_an_upload_key",
+                details={"key": key},
+            )
+        path = self.path_for(key)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the package's folder, once it holds nothing more
+            path.parent.rmdir()
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def has_blob(self, digest: Digest) -> bool:
+        """Whether the blob file exists."""
+        return self.path_for(blob_key(digest)).is_file()
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        """Stream a blob."""
+        return self._open(blob_key(digest), "blob")
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of any stored file."""
+        with self._open(key, "object") as handle:
+            handle.seek(start)
+            return handle.read(max(0, end - start))
+
+    def promote(self, key: str, digest: Digest, retention: RetentionClass) -> None:
+        """Hard-link the upload as the blob (write-once), then drop the upload."""
+        source = self.path_for(key)
+        target = self.path_for(blob_key(digest))
+        if not target.exists():
+            try:
+                source.chmod(READ_ONLY)
+            except FileNotFoundError:
+                raise NotFound(
+                    f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
+                ) from None
+            _publish(source, target)
+        self.delete_upload(key)
+
+    def download_url(self, digest: Digest, expires_in: int) -> str:
+        """A signed GET served by ``/local-storage/{key}``."""
+        key = blob_key(digest)
+        try:
+            size = self.path_for(key).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(
+                f"no blob {digest}", code="blob_not_found", details={"digest": str(digest)}
+            ) from None
+        return self.signed_url("GET", key, size, expires_in)
+
+    # -- manifests -------------------------------------------------------------------------
+
+    def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:
+        """Write a manifest once; writing it again is a no-op."""
+        if Digest.of_bytes(data) != digest:
+            raise InvalidInput(
+                f"manifest bytes do not hash to {digest}",
+                code="manifest_digest_mismatch",
+                details={"digest": str(digest), "actual": str(Digest.of_bytes(data))},
+            )
+        target = self.path_for(manifest_key(digest))
+        if not target.exists():
+            with _atomic_writer(target, overwrite=False) as handle:
+                handle.write(data)
+
+    def get_manifest(self, digest: Digest) -> bytes:
+        """A manifest's canonical bytes."""
+        with self._open(manifest_key(digest), "manifest") as handle:
+            return handle.read()
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def path_for(self, key: str) -> Path:
+        """The file for ``key``; keys with empty, ``.`` or ``..`` segments are refused."""
+        if not _KEY_RE.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
+            raise InvalidInput(f"not a storage key: {key!r}", code="invalid_key")
+        return self.root / key
+
+    def _open(self, key: str, what: str) -> BinaryIO:
+        try:
+            return self.path_for(key).open("rb")
+        except FileNotFoundError:
+            raise NotFound(
+                f"no such {what}: {key}", code=f"{what}_not_found", details={"key": key}
+            ) from None
+
+
+def _size_mismatch(key: str, size: int, received: str) -> InvalidInput:
+    return InvalidInput(
+        f"upload {key} must be exactly {size} bytes; received {received}",
+        code="size_mismatch",
+        details={"key": key, "expected": size, "received": received},
+    )
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+@contextlib.contextmanager
+def _atomic_writer(path: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
+    """A temp file beside ``path``, fsynced, then renamed over it or linked to it (write-once).
+
+    With ``overwrite`` false an existing ``path`` is kept and the new file made read-only; on
+    any error the temp file is removed and nothing is left behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_name(path)
+    try:
+        with temp.open("xb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            temp.replace(path)
+            _fsync_dir(path.parent)
+        else:
+            temp.chmod(READ_ONLY)
+            _publish(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _publish(source: Path, target: Path) -> None:
+    """Give ``source``'s file the name ``target`` unless that name exists (write-once)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.link(source, target)
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename or link durable (POSIX needs the folder fsynced too)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

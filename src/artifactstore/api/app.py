@@ -1,0 +1,113 @@
+"""The FastAPI application: the same ``app`` under Mangum (Lambda) and uvicorn (local stack)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from artifactstore import __version__
+from artifactstore.api import routes_packages, routes_schemas, routes_tokens
+from artifactstore.api.errors import error_body, install_error_handlers
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's limit
+UNLIMITED_PREFIXES = ("/local-storage/",)  # signed uploads check their own size
+
+
+class BodyLimit:
+    """Refuse bodies over 10 MB with 413 before the route runs (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(UNLIMITED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    import json
+
+    body = json.dumps(
+        error_body("body_too_large", f"request body over {limit} bytes", {"limit": limit})
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> FastAPI:
+    """Build the app; adapters are created on first request, never at import."""
+    app = FastAPI(
+        title="artifactstore",
+        version=__version__,
+        description="Immutable, BLAKE3-addressed packages of test and release evidence.",
+    )
+    install_error_handlers(app)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness, and the versions of what the service runs on."""
+        import boto3
+        import pynamodb
+
+        return {
+            "status": "ok",
+            "version": __version__,
+            "stack": {"boto3": boto3.__version__, "pynamodb": pynamodb.__version__},
+        }
+
+    app.include_router(routes_schemas.router)
+    app.include_router(routes_packages.router)
+    app.include_router(routes_tokens.router)
+    _mount_local_storage(app)
+    app.add_middleware(BodyLimit)
+    return app
+
+
+def _mount_local_storage(app: FastAPI) -> None:
+    from artifactstore.adapters.storage_local import LocalFilesStorage
+    from artifactstore.api.local_storage import local_storage_router
+    from artifactstore.errors import ConfigurationError
+    from artifactstore.service.factory import services
+
+    def local() -> LocalFilesStorage:
+        storage = services().storages.get("local")
+        if not isinstance(storage, LocalFilesStorage):
+            raise ConfigurationError("the local-files backend is not configured")
+        return storage
+
+    app.include_router(local_storage_router(local))

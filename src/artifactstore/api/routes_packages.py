@@ -1,0 +1,169 @@
+"""Package routes: thin shells over ``artifactstore.service.packages``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import RedirectResponse
+
+from artifactstore.api.auth import READ, Principal, require
+from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.models import CompleteMultipartBody, PackageBody
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.packages import PackageState
+from artifactstore.domain.paths import validate_path
+from artifactstore.service import packages
+from artifactstore.service.factory import services
+
+router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES)
+Writer = Annotated[Principal, Depends(require("write"))]
+
+
+def _created_view(outcome: packages.CreateOutcome) -> dict[str, Any]:
+    record = outcome.record
+    return {
+        "package_id": record.package_id,
+        "state": record.state.value,
+        "reused_existing": outcome.reused_existing,
+        "manifest_digest": record.manifest_digest,
+        "file_count": record.file_count,
+        "total_bytes": record.total_bytes,
+        "backend": record.backend,
+        "missing_blobs": outcome.missing_blobs,
+        "upload_targets": [t.to_json() for t in outcome.targets],
+        "next_upload_targets_cursor": outcome.next_cursor,
+    }
+
+
+@router.post("/packages", status_code=201)
+def create_package(body: PackageBody, response: Response, principal: Writer) -> dict[str, Any]:
+    """Create a draft (201), resume it or reuse the sealed package (200), or 409."""
+    principal.require_producer(body.producer)
+    request = packages.NewPackage(
+        producer=body.producer,
+        idempotency_key=body.idempotency_key,
+        retention_class=body.retention_class,
+        schema=body.schema_,
+        metadata=body.metadata,
+        files=[FileEntry.from_json(f.model_dump()) for f in body.files],
+        run_dir=body.run_dir,
+        links=body.links.model_dump(exclude_none=True) if body.links else {},
+    )
+    outcome = packages.create_or_resume(services(), request)
+    response.status_code = 201 if outcome.created else 200
+    return _created_view(outcome)
+
+
+@router.get("/packages", dependencies=[READ])
+def list_packages(
+    producer: str | None = None,
+    state: PackageState | None = None,
+    key: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Packages newest first, by producer and/or state."""
+    page = services().catalog.list_packages(
+        producer=producer,
+        state=state.value if state else None,
+        key=key,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {
+        "items": [packages.package_view(r) for r in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/packages/{package_id}", dependencies=[READ])
+def get_package(
+    package_id: str,
+    files_cursor: str | None = None,
+    files_limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """A package with one page of its files and their status."""
+    svc = services()
+    view = packages.package_view(svc.catalog.get_package(package_id))
+    page = svc.catalog.list_files(package_id, files_limit, files_cursor)
+    view["files"] = [
+        {
+            **f.entry.to_json(),
+            "executable": f.entry.executable,
+            "status": f.status.value,
+            "seen_digest": f.seen_digest,
+        }
+        for f in page.items
+    ]
+    view["next_files_cursor"] = page.next_cursor
+    return view
+
+
+@router.get("/packages/{package_id}/upload-targets")
+def get_upload_targets(
+    package_id: str, principal: Writer, cursor: str | None = None
+) -> dict[str, Any]:
+    """Fresh upload targets for blobs still missing, a page at a time."""
+    svc = services()
+    principal.require_producer(svc.catalog.get_package(package_id).producer)
+    targets, next_cursor, missing = packages.upload_targets(svc, package_id, cursor)
+    return {
+        "upload_targets": [t.to_json() for t in targets],
+        "next_cursor": next_cursor,
+        "missing_blobs": missing,
+    }
+
+
+@router.post("/packages/{package_id}/multipart/complete")
+def complete_multipart(
+    package_id: str, body: CompleteMultipartBody, principal: Writer
+) -> dict[str, Any]:
+    """Complete a multipart upload from its parts' ETags."""
+    svc = services()
+    principal.require_producer(svc.catalog.get_package(package_id).producer)
+    etags = [p.etag for p in sorted(body.parts, key=lambda p: p.part_number)]
+    packages.complete_multipart(svc, package_id, Digest.parse(body.digest), body.upload_id, etags)
+    return {"package_id": package_id, "digest": body.digest, "status": "completed"}
+
+
+@router.post("/packages/{package_id}/finalize")
+def finalize_package(package_id: str, response: Response, principal: Writer) -> dict[str, Any]:
+    """200 sealed, 202 waiting for verification, 409 with the rejected files."""
+    svc = services()
+    principal.require_producer(svc.catalog.get_package(package_id).producer)
+    outcome = packages.finalize(svc, package_id)
+    if outcome.rejected:
+        from artifactstore.errors import Conflict
+
+        raise Conflict(
+            f"{len(outcome.rejected)} file(s) were rejected: their bytes did not match; "
+            "upload them again (POST /packages gives fresh targets)",
+            code="files_rejected",
+            details={"rejected": outcome.rejected},
+        )
+    view = packages.package_view(outcome.record)
+    if outcome.record.state is PackageState.SEALED:
+        response.status_code = 200
+        return view
+    response.status_code = 202
+    return {**view, "waiting_for": outcome.record.waiting_for}
+
+
+@router.get("/packages/{package_id}/manifest", dependencies=[READ])
+def get_manifest(package_id: str) -> Response:
+    """The exact canonical manifest bytes."""
+    data, digest = packages.manifest_bytes(services(), package_id)
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"ETag": f'"{digest}"', "X-Manifest-Digest": digest},
+    )
+
+
+@router.get("/packages/{package_id}/files/{path:path}", dependencies=[READ])
+def get_file(package_id: str, path: str) -> RedirectResponse:
+    """302 to a short-lived URL of the file's blob."""
+    url = packages.file_download_url(services(), package_id, validate_path(path))
+    return RedirectResponse(url, status_code=302)

@@ -1,0 +1,40 @@
+"""Metadata schema routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from artifactstore.api.auth import READ, WRITE
+from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.models import SchemaBody
+from artifactstore.service import schemas
+from artifactstore.service.factory import services
+
+router = APIRouter(tags=["metadata schemas"], responses=ERROR_RESPONSES)
+
+
+@router.post("/metadata-schemas", status_code=201, dependencies=[WRITE])
+def register_schema(body: SchemaBody, response: Response) -> dict[str, Any]:
+    """Register a schema: 201 new, 200 the identical body again, 409 another body."""
+    created, view = schemas.register_schema(services(), body.slug, body.json_schema)
+    response.status_code = 201 if created else 200
+    return view
+
+
+@router.get("/metadata-schemas", dependencies=[READ])
+def list_schemas(limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
+    """Registered schemas, by slug."""
+    svc = services()
+    page = svc.catalog.list_schemas(max(1, min(limit, 1000)), cursor)
+    return {
+        "items": [schemas.schema_view(svc, item.sk) for item in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/metadata-schemas/{slug}", dependencies=[READ])
+def get_schema(slug: str) -> dict[str, Any]:
+    """One registered schema."""
+    return schemas.schema_view(services(), slug)

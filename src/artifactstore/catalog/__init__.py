@@ -1,0 +1,1 @@
+"""The catalog: package identity, state and files in DynamoDB (through PynamoDB)."""

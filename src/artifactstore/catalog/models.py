@@ -1,0 +1,169 @@
+"""PynamoDB models of the single catalog table. Key design: ``docs/catalog.md``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+DEFAULT_TABLE = "artifactstore-catalog"
+
+
+class _Item(Model):
+    """Every item of the table has a string ``pk`` and ``sk``."""
+
+    class Meta:
+        table_name = DEFAULT_TABLE
+        region: str | None = None
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByProducer(GlobalSecondaryIndex["PackageModel"]):
+    class Meta:
+        index_name = "by_producer"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class _ByState(GlobalSecondaryIndex["PackageModel"]):
+    class Meta:
+        index_name = "by_state"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class _Outbox(GlobalSecondaryIndex["PackageModel"]):
+    class Meta:
+        index_name = "outbox"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
+class SchemaModel(_Item):
+    """``pk=SCHEMA``, ``sk=<slug>``: one registered metadata schema."""
+
+    body = UnicodeAttribute()  # RFC 8785 bytes as text, so equality is byte equality
+    digest = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class KeyClaimModel(_Item):
+    """``pk=KEY#<producer>#<key>``: which package a producer's idempotency key names."""
+
+    package_id = UnicodeAttribute()
+    content_digest = UnicodeAttribute()
+
+
+class PackageModel(_Item):
+    """``pk=PKG#<id>``, ``sk=PKG``: identity, state and counters of one package."""
+
+    package_id = UnicodeAttribute()
+    producer = UnicodeAttribute()
+    idempotency_key = UnicodeAttribute()
+    retention_class = UnicodeAttribute()
+    schema = UnicodeAttribute()
+    metadata = UnicodeAttribute()  # canonical JSON text: numbers kept exactly as parsed
+    backend = UnicodeAttribute()
+    content_digest = UnicodeAttribute()
+    state = UnicodeAttribute()
+    file_count = NumberAttribute()
+    total_bytes = NumberAttribute()
+    blob_count = NumberAttribute()
+    verified_count = NumberAttribute(default=0)
+    rejected_count = NumberAttribute(default=0)
+    finalize_requested = BooleanAttribute(default=False)
+    files_complete = BooleanAttribute(default=False)
+    manifest_digest = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    expires_at = UTCDateTimeAttribute()
+    sealed_at = UTCDateTimeAttribute(null=True)
+    run_dir = UnicodeAttribute(null=True)
+    links: JSONAttribute = JSONAttribute(null=True)
+    state_hub_link: JSONAttribute = JSONAttribute(null=True)
+    ttl = NumberAttribute(null=True)  # DynamoDB TTL: set on drafts only
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    gsi2pk = UnicodeAttribute()
+    gsi2sk = UnicodeAttribute()
+    gsi3pk = UnicodeAttribute(null=True)  # sparse: present while a seal event is unpublished
+    gsi3sk = UnicodeAttribute(null=True)
+    by_producer = _ByProducer()
+    by_state = _ByState()
+    outbox = _Outbox()
+
+
+class PackageFileModel(_Item):
+    """``pk=PKG#<id>``, ``sk=FILE#<path>``: one file (DynamoDB sorts ``sk`` by UTF-8 bytes)."""
+
+    path = UnicodeAttribute()
+    size = NumberAttribute()
+    digest = UnicodeAttribute()
+    executable = BooleanAttribute(default=False)
+
+
+class PackageBlobModel(_Item):
+    """``pk=PKG#<id>``, ``sk=BLOB#<hex>``: one distinct blob of a package and its status."""
+
+    digest = UnicodeAttribute()
+    size = NumberAttribute()
+    status = UnicodeAttribute()
+    seen_digest = UnicodeAttribute(null=True)
+
+
+class BlobModel(_Item):
+    """``pk=BLOB#<backend>#<hex>``, ``sk=BLOB``: a verified blob a backend holds."""
+
+    size = NumberAttribute()
+    verified_at = UTCDateTimeAttribute()
+    first_package_id = UnicodeAttribute()
+
+
+class TokenModel(_Item):
+    """``pk=TOKEN``, ``sk=<sha256 of token>``: an issued API token (only its hash is kept)."""
+
+    token_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    scopes = ListAttribute[str]()
+    producers = ListAttribute[str](null=True)
+    created_at = UTCDateTimeAttribute()
+    revoked = BooleanAttribute(default=False)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    SchemaModel,
+    KeyClaimModel,
+    PackageModel,
+    PackageFileModel,
+    PackageBlobModel,
+    BlobModel,
+    TokenModel,
+)
+
+
+def bind_table(table_name: str, region: str | None = None) -> None:
+    """Point every model at the configured table (no connection is made here)."""
+    # Every model inherits _Item.Meta: one table for all item types.
+    _Item.Meta.table_name = table_name
+    _Item.Meta.region = region
+
+
+def item_key(*parts: Any) -> str:
+    """Join key parts with ``#``."""
+    return "#".join(str(p) for p in parts)

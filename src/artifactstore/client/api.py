@@ -1,0 +1,247 @@
+"""``ApiClient``: the artifact-store HTTP API over one pooled httpx client, with retries.
+
+Requests to the API carry the bearer token; requests to storage (presigned URLs) go through a
+second pool without it, as S3 refuses a request that carries two kinds of authentication.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from artifactstore.errors import (
+    ArtifactStoreError,
+    AuthError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServerError,
+)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_TRANSIENT = (httpx.TransportError,)  # connect/read/write errors and timeouts
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str, Any]:
+    """``(code, message, details)`` from our error body, or the raw text when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return error.get("code"), str(error.get("message") or ""), error.get("details")
+    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+    return None, text or response.reason_phrase, None
+
+
+def error_for(response: httpx.Response) -> ArtifactStoreError:
+    """Map an error answer to our exception with the server's stable code."""
+    code, message, details = _error_body(response)
+    status = response.status_code
+    if not message:
+        message = f"HTTP {status}"
+    if status in (401, 403):
+        fallback = "unauthorized" if status == 401 else "forbidden"
+        hint = " (check ARTIFACTSTORE_API_TOKEN)" if status == 401 else ""
+        return AuthError(message + hint, code=code or fallback, details=details)
+    if status == 404:
+        return NotFound(message, code=code or "not_found", details=details)
+    if status == 409:
+        return Conflict(message, code=code or "conflict", details=details)
+    if status in (400, 413, 422):
+        return InvalidInput(message, code=code or "invalid_input", details=details)
+    return ServerError(
+        f"{message} (HTTP {status} from {response.request.url.host})",
+        code=code or "server_error",
+        details=details,
+    )
+
+
+def unreachable(base_url: str, exc: Exception) -> ServerError:
+    """The one-line advice for an API that does not answer."""
+    return ServerError(
+        f"cannot reach artifact-store at {base_url}: start it with `make dev` or set "
+        f"ARTIFACTSTORE_API_URL ({type(exc).__name__}: {exc})",
+        code="api_unreachable",
+    )
+
+
+class ApiClient:
+    """The artifact-store API: JSON calls with retries, plus raw storage transfers."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        timeout: float = 60.0,
+        *,
+        max_connections: int = 32,
+        retries: int = 5,
+        backoff: float = 0.25,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        )
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._api = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
+        )
+        self._storage = httpx.Client(timeout=timeout, limits=limits, transport=transport)
+
+    def close(self) -> None:
+        """Release both connection pools."""
+        self._api.close()
+        self._storage.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _sleep(self, attempt: int) -> None:
+        # Exponential backoff with full jitter, so parallel clients do not retry in lockstep.
+        time.sleep(random.uniform(0, self.backoff * (2**attempt)))
+
+    def _send(
+        self,
+        client: httpx.Client,
+        build: Callable[[], httpx.Request],
+        *,
+        retry: bool,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send with retries on transient failures; the answer may still be an error status."""
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = client.send(build(), stream=stream)
+            except _TRANSIENT as exc:
+                if last:
+                    if client is self._api:
+                        raise unreachable(self.base_url, exc) from exc
+                    host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "?"
+                    raise ServerError(
+                        f"cannot reach storage at {host}: {type(exc).__name__}: {exc}",
+                        code="storage_unreachable",
+                    ) from exc
+                self._sleep(attempt)
+                continue
+            if response.status_code in RETRY_STATUSES and not last:
+                response.close()
+                self._sleep(attempt)
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """Call the API; an error status raises our exception, anything else is returned."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+
+        def build() -> httpx.Request:
+            return self._api.build_request(method, path, json=json, params=clean)
+
+        response = self._send(self._api, build, retry=retry)
+        if response.status_code >= 400:
+            raise error_for(response)
+        return response
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a JSON answer."""
+        return self.request("GET", path, params=params).json()
+
+    def post_json(self, path: str, body: Any) -> tuple[int, Any]:
+        """POST JSON (our POSTs are idempotent by design, so they are retried); status and body."""
+        response = self.request("POST", path, json=body)
+        return response.status_code, response.json()
+
+    def get_bytes(self, path: str) -> httpx.Response:
+        """GET raw bytes (a manifest) with the headers."""
+        return self.request("GET", path)
+
+    @contextmanager
+    def open_file(self, package_id: str, path: str) -> Iterator[httpx.Response]:
+        """Stream one package file: the API answers 302 to storage, which we follow ourselves."""
+
+        def api_request() -> httpx.Request:
+            url = f"/packages/{quote(package_id, safe='')}/files/{quote(path, safe='/')}"
+            return self._api.build_request("GET", url)
+
+        response = self._send(self._api, api_request, retry=True, stream=True)
+        try:
+            if response.is_redirect:
+                location = response.headers["location"]
+                response.close()
+                target = str(response.url.join(location))
+                response = self._send(
+                    self._storage,
+                    lambda: self._storage.build_request("GET", target),
+                    retry=True,
+                    stream=True,
+                )
+            if response.status_code >= 400:
+                response.read()
+                raise error_for(response)
+            yield response
+        finally:
+            response.close()
+
+    def put_upload(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        size: int,
+        body: Callable[[], Iterable[bytes]],
+    ) -> httpx.Response:
+        """PUT one blob or part to storage; ``body`` makes a fresh stream for each attempt."""
+
+        def build() -> httpx.Request:
+            merged = {**headers, "Content-Length": str(size)}
+            merged.setdefault("Content-Type", "application/octet-stream")
+            return self._storage.build_request("PUT", url, headers=merged, content=body())
+
+        response = self._send(self._storage, build, retry=True)
+        if response.status_code == 403:
+            # An expired or refused presigned URL: a fresh target (from the API) is the cure.
+            code, message, _details = _error_body(response)
+            raise ServerError(
+                f"storage refused an upload ({code or 'HTTP 403'}: {message})",
+                code="upload_refused",
+            )
+        if response.status_code >= 400:
+            raise error_for(response)
+        return response
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when the error carries no request
+    except RuntimeError:
+        return False
+    return True

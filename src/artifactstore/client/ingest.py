@@ -1,0 +1,376 @@
+"""Ingest a guide-board run: scan, hash, register the schema, create, upload, finalize, seal."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from artifactstore.client.api import ApiClient
+from artifactstore.client.schemas import ensure_registered, load_schema_file
+from artifactstore.client.uploads import (
+    LocalBlob,
+    Multipart,
+    checked_stream,
+    range_stream,
+    start_multipart,
+)
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.rundir import (
+    DEFAULT_RETENTION_CLASS,
+    PRODUCER,
+    ScannedFile,
+    scan_run_directory,
+)
+from artifactstore.errors import ArtifactStoreError, Conflict, IntegrityError, ServerError
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_TIMEOUT = 600.0
+UPLOAD_ROUNDS = 3
+
+
+class IngestProgress(Protocol):
+    """What ingest reports while it works (the CLI draws it on stderr)."""
+
+    def phase(self, name: str) -> None:
+        """A new phase starts: hashing, uploading, sealing."""
+
+    def add_total(self, blobs: int, size: int) -> None:
+        """More blobs (and bytes) to upload became known."""
+
+    def advance(self, size: int) -> None:
+        """Bytes went out."""
+
+    def blob_done(self) -> None:
+        """One blob finished uploading."""
+
+
+class NoProgress:
+    """Progress that shows nothing."""
+
+    def phase(self, name: str) -> None:
+        """Ignore."""
+
+    def add_total(self, blobs: int, size: int) -> None:
+        """Ignore."""
+
+    def advance(self, size: int) -> None:
+        """Ignore."""
+
+    def blob_done(self) -> None:
+        """Ignore."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest did; ``to_json`` is the CLI's one line of stdout."""
+
+    package_id: str
+    manifest_digest: str
+    file_count: int
+    reused_existing: bool
+    bytes_sent: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The four fields the seed's output contract names, nothing else."""
+        return {
+            "package_id": self.package_id,
+            "manifest_digest": self.manifest_digest,
+            "file_count": self.file_count,
+            "reused_existing": self.reused_existing,
+        }
+
+
+def state_hub_links(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The package's State Hub link when both ids are set in the environment."""
+    workstream = environ.get("STATE_HUB_WORKSTREAM_ID")
+    task = environ.get("STATE_HUB_TASK_ID")
+    if workstream and task:
+        return {"state_hub": {"workstream_id": workstream, "task_id": task}}
+    return {}
+
+
+def creation_body(
+    run_id: str,
+    retention_class: str,
+    schema_slug: str,
+    metadata: Mapping[str, Any],
+    entries: Iterable[FileEntry],
+    run_dir: Path,
+    links: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``POST /packages`` body for a scanned run."""
+    body: dict[str, Any] = {
+        "producer": PRODUCER,
+        "idempotency_key": run_id,
+        "retention_class": retention_class,
+        "schema": schema_slug,
+        "metadata": dict(metadata),
+        "files": [
+            {"path": e.path, "size": e.size, "digest": str(e.digest), "executable": e.executable}
+            for e in entries
+        ],
+        "run_dir": str(run_dir.resolve()),
+    }
+    if links:
+        body["links"] = dict(links)
+    return body
+
+
+class _Uploader:
+    """Uploads every target of a draft in parallel, one page of targets ahead."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        package_id: str,
+        blobs: Mapping[str, LocalBlob],
+        concurrency: int,
+        progress: IngestProgress,
+    ) -> None:
+        self.client = client
+        self.package_id = package_id
+        self.blobs = blobs
+        self.concurrency = concurrency
+        self.progress = progress
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+
+    def _sent(self, size: int) -> None:
+        self.progress.advance(size)
+
+    def _blob_for(self, target: Mapping[str, Any]) -> LocalBlob:
+        blob = self.blobs.get(str(target.get("digest")))
+        if blob is None or blob.size != target.get("size"):
+            raise ServerError(
+                f"the service asked for a blob this run does not declare: {target.get('digest')}",
+                code="unexpected_upload_target",
+            )
+        return blob
+
+    def _put_whole(self, blob: LocalBlob, target: Mapping[str, Any]) -> None:
+        self.client.put_upload(
+            str(target["url"]),
+            dict(target.get("headers") or {}),
+            blob.size,
+            lambda: checked_stream(blob, self._sent),
+        )
+        self._done(blob.size)
+
+    def _put_part(
+        self, upload: Multipart, part: Mapping[str, Any], headers: dict[str, str]
+    ) -> None:
+        offset, size = int(part["offset"]), int(part["size"])
+        response = self.client.put_upload(
+            str(part["url"]),
+            headers,
+            size,
+            lambda: range_stream(upload.blob, offset, size, self._sent),
+        )
+        etag = response.headers.get("etag")
+        if not etag:
+            raise ServerError(
+                f"storage gave no ETag for part {part['part_number']} of {upload.blob.path}",
+                code="missing_etag",
+            )
+        with self._lock:
+            self.bytes_sent += size
+        if upload.part_done(self.client, int(part["part_number"]), etag):
+            self.progress.blob_done()
+
+    def _done(self, size: int) -> None:
+        with self._lock:
+            self.bytes_sent += size
+        self.progress.blob_done()
+
+    def _submit(self, pool: ThreadPoolExecutor, target: Mapping[str, Any]) -> list[Future[None]]:
+        blob = self._blob_for(target)
+        if "parts" not in target:
+            return [pool.submit(self._put_whole, blob, target)]
+        upload = start_multipart(self.package_id, blob, target)
+        headers = dict(target.get("headers") or {})
+        return [pool.submit(self._put_part, upload, part, headers) for part in target["parts"]]
+
+    def run(self, first_page: list[Mapping[str, Any]], cursor: str | None) -> None:
+        """Upload the first page, fetching each next page while the previous one uploads."""
+        pending: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            page = first_page
+            try:
+                while True:
+                    self.progress.add_total(len(page), sum(int(t["size"]) for t in page))
+                    for target in page:
+                        pending.update(self._submit(pool, target))
+                    if cursor is None:
+                        break
+                    # One page of lookahead: presigned URLs expire, so do not fetch them all now.
+                    pending = self._drain(pending, keep=len(page))
+                    answer = self.client.get_json(
+                        f"/packages/{self.package_id}/upload-targets", {"cursor": cursor}
+                    )
+                    page = list(answer.get("upload_targets") or [])
+                    cursor = answer.get("next_cursor")
+                self._drain(pending, keep=0)
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+
+    @staticmethod
+    def _drain(pending: set[Future[None]], keep: int) -> set[Future[None]]:
+        """Wait until at most ``keep`` uploads are unfinished; the first failure is raised."""
+        while len(pending) > keep:
+            done, not_done = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                future.result()
+            pending = set(not_done)
+        return pending
+
+
+def _wait_sealed(client: ApiClient, package_id: str, timeout: float) -> dict[str, Any]:
+    """Finalize, then poll until the package is sealed (or rejected, expired, timed out)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    polls = 0
+    while True:
+        if polls % 8 == 0:
+            # Finalize is idempotent; repeating it now and then surfaces `files_rejected`.
+            status, answer = client.post_json(f"/packages/{package_id}/finalize", {})
+            if status == 200 and answer.get("state") == "sealed":
+                return dict(answer)
+        package = client.get_json(f"/packages/{package_id}", {"files_limit": 1})
+        if package.get("state") == "sealed":
+            return dict(package)
+        if package.get("state") == "expired":
+            raise Conflict(f"package {package_id} expired before it was sealed", code="expired")
+        if time.monotonic() >= deadline:
+            raise ServerError(
+                f"package {package_id} was not sealed within {timeout:g}s; run the same ingest "
+                "again to resume it",
+                code="seal_timeout",
+            )
+        polls += 1
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+
+
+def _create(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    try:
+        status, answer = client.post_json("/packages", body)
+    except Conflict as exc:
+        if exc.code == "idempotency_conflict":
+            details = exc.details if isinstance(exc.details, dict) else {}
+            raise Conflict(
+                f"run {body['idempotency_key']} was already stored as package "
+                f"{details.get('package_id', '?')} with different content",
+                code=exc.code,
+                details=exc.details,
+            ) from exc
+        raise
+    return status, dict(answer)
+
+
+def _rejected(exc: Conflict, package_id: str) -> ArtifactStoreError:
+    details = exc.details if isinstance(exc.details, dict) else {}
+    paths = [str(r.get("path")) for r in details.get("rejected") or [] if isinstance(r, dict)]
+    return IntegrityError(
+        f"package {package_id}: storage saw other bytes than declared for "
+        f"{', '.join(paths) or 'some files'}; nothing was sealed (did the run change?)",
+        code="files_rejected",
+        details=exc.details,
+    )
+
+
+def _local_blobs(
+    files: Iterable[ScannedFile], entries: Iterable[FileEntry]
+) -> dict[str, LocalBlob]:
+    """One local file per declared digest (files with equal bytes share one blob)."""
+    absolute = {f.path: f.absolute for f in files}
+    return {str(e.digest): LocalBlob(e.path, absolute[e.path], e.size, e.digest) for e in entries}
+
+
+def _store(
+    client: ApiClient,
+    body: Mapping[str, Any],
+    blobs: Mapping[str, LocalBlob],
+    concurrency: int,
+    progress: IngestProgress,
+    warn: Callable[[str], None],
+) -> tuple[str, dict[str, Any], int]:
+    """Create (or resume) the package and upload what it asks for; ``(id, answer, bytes)``.
+
+    Storage refusing a target (an expired presigned URL after a long upload) is cured by asking
+    for fresh targets, which the same creation request gives for exactly what is still missing.
+    """
+    sent = 0
+    for attempt in range(UPLOAD_ROUNDS):
+        _status, answer = _create(client, body)
+        package_id = str(answer["package_id"])
+        if answer.get("state") == "sealed":
+            return package_id, answer, sent
+        progress.phase("uploading")
+        uploader = _Uploader(client, package_id, blobs, concurrency, progress)
+        try:
+            uploader.run(
+                list(answer.get("upload_targets") or []), answer.get("next_upload_targets_cursor")
+            )
+        except ServerError as exc:
+            if exc.code != "upload_refused" or attempt == UPLOAD_ROUNDS - 1:
+                raise
+            warn(f"{exc.message}; asking for fresh upload targets")
+            continue
+        finally:
+            sent += uploader.bytes_sent
+        return package_id, answer, sent
+    raise AssertionError("unreachable")  # pragma: no cover - the last round returns or raises
+
+
+def ingest_run(
+    client: ApiClient,
+    run_dir: Path,
+    schema_file: Path,
+    retention_class: str = DEFAULT_RETENTION_CLASS,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: IngestProgress | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] = lambda _message: None,
+) -> IngestResult:
+    """Store a finalized run as one package (or find it stored); idempotent by its run id."""
+    progress = progress or NoProgress()
+    scan = scan_run_directory(run_dir)
+    for message in scan.warnings:
+        warn(message)
+    schema = load_schema_file(schema_file)
+    schema.validate(scan.metadata)
+    progress.phase("hashing")
+    entries = scan.hash()
+    ensure_registered(client, schema)
+    links = state_hub_links(os.environ if environ is None else environ)
+    body = creation_body(
+        scan.run_id, retention_class, schema.slug, scan.metadata, entries, run_dir, links
+    )
+    blobs = _local_blobs(scan.files, entries)
+    package_id, answer, sent = _store(client, body, blobs, concurrency, progress, warn)
+    if answer.get("state") != "sealed":
+        progress.phase("sealing")
+        try:
+            answer = _wait_sealed(client, package_id, timeout)
+        except Conflict as exc:
+            if exc.code == "files_rejected":
+                raise _rejected(exc, package_id) from exc
+            raise
+    return IngestResult(
+        package_id=package_id,
+        manifest_digest=str(Digest.parse(answer.get("manifest_digest"))),
+        file_count=len(entries),
+        reused_existing=bool(answer.get("reused_existing", False)),
+        bytes_sent=sent,
+    )

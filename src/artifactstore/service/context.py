@@ -1,0 +1,36 @@
+"""The services a use case needs, built once per process from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from artifactstore.catalog.dynamodb import DynamoCatalog, utcnow
+from artifactstore.domain.retention import RetentionClass
+from artifactstore.domain.routes import BackendRoutes
+from artifactstore.errors import ConfigurationError
+from artifactstore.ports import BlobStorage, EventPublisher, StateHubClient
+
+
+@dataclass(slots=True)
+class Services:
+    """Adapters and policies, passed down as values."""
+
+    catalog: DynamoCatalog
+    storages: Mapping[str, BlobStorage]
+    publisher: EventPublisher
+    routes: BackendRoutes
+    retention_classes: Mapping[str, RetentionClass]
+    public_api_url: str
+    draft_ttl: timedelta
+    state_hub: StateHubClient | None = None
+    default_state_hub_ids: tuple[str | None, str | None] = (None, None)
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def storage(self, backend: str) -> BlobStorage:
+        """The named backend (configured at start)."""
+        try:
+            return self.storages[backend]
+        except KeyError as exc:
+            raise ConfigurationError(f"storage backend {backend!r} is not configured") from exc

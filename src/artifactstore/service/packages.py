@@ -1,0 +1,313 @@
+"""Package use cases: create or resume a draft, upload targets, finalize, read."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from artifactstore.catalog.dynamodb import KeyTaken, StaleWrite
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
+from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.retention import resolve_retention_class
+from artifactstore.domain.schemas import MetadataSchema
+from artifactstore.errors import Conflict, InvalidInput
+from artifactstore.ports import UploadTarget, upload_key
+from artifactstore.service.context import Services
+from artifactstore.service.schemas import get_schema
+from artifactstore.service.sealing import try_seal
+
+MAX_FILES = 100_000
+TARGETS_PER_PAGE = 1000
+_PRODUCER_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+@dataclass(slots=True)
+class NewPackage:
+    """A validated creation request."""
+
+    producer: str
+    idempotency_key: str
+    retention_class: str
+    schema: str
+    metadata: dict[str, Any]
+    files: list[FileEntry]
+    run_dir: str | None = None
+    links: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CreateOutcome:
+    """What ``POST /packages`` answers."""
+
+    record: PackageRecord
+    created: bool
+    reused_existing: bool
+    targets: list[UploadTarget]
+    next_cursor: str | None
+    missing_blobs: int
+
+
+def validate_identity(producer: object, key: object) -> tuple[str, str]:
+    """Producer is a slug; the key is 1..512 printable characters."""
+    if not isinstance(producer, str) or not _PRODUCER_RE.fullmatch(producer):
+        raise InvalidInput(f"invalid producer {producer!r}", code="invalid_producer")
+    if (
+        not isinstance(key, str)
+        or not 0 < len(key) <= 512
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in key)
+    ):
+        raise InvalidInput(
+            "idempotency_key must be 1..512 characters without control characters",
+            code="invalid_idempotency_key",
+        )
+    return producer, key
+
+
+def content_digest(manifest: Manifest, retention_class: str) -> str:
+    """What one (producer, key) names forever: the manifest and its retention class."""
+    body = {"manifest_digest": str(manifest.digest()), "retention_class": retention_class}
+    return str(Digest.of_bytes(canonical_json(body)))
+
+
+def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
+    """Answer ``POST /packages`` per the package life: new draft, resumed draft, sealed, or 409."""
+    validate_identity(request.producer, request.idempotency_key)
+    if len(request.files) > MAX_FILES:
+        raise InvalidInput(f"at most {MAX_FILES} files per package", code="too_many_files")
+    retention = resolve_retention_class(svc.retention_classes, request.retention_class)
+    schema: MetadataSchema = get_schema(svc, request.schema)
+    schema.validate(request.metadata)
+    manifest = Manifest.build(
+        request.producer, request.idempotency_key, schema.slug, request.metadata, request.files
+    )
+    backend = svc.routes.resolve(request.producer, retention.name)
+    fingerprint = content_digest(manifest, retention.name)
+    for _ in range(3):
+        claim = svc.catalog.find_claim(request.producer, request.idempotency_key)
+        if claim is None:
+            try:
+                return _new_draft(svc, request, manifest, backend, fingerprint, None)
+            except KeyTaken:
+                continue
+        existing = svc.catalog.get_package(claim[0])
+        if existing.state is PackageState.EXPIRED:
+            try:
+                return _new_draft(svc, request, manifest, backend, fingerprint, existing.package_id)
+            except StaleWrite:
+                continue
+        return _existing(svc, existing, fingerprint, manifest)
+    raise Conflict("the idempotency key is being claimed concurrently; retry", code="busy")
+
+
+def _new_draft(
+    svc: Services,
+    request: NewPackage,
+    manifest: Manifest,
+    backend: str,
+    fingerprint: str,
+    replaces: str | None,
+) -> CreateOutcome:
+    now = svc.clock()
+    blobs = {f.digest.hex: f.digest for f in manifest.files}
+    present = svc.catalog.verified_blobs(backend, blobs.values())
+    record = PackageRecord(
+        package_id=str(uuid.uuid4()),
+        producer=request.producer,
+        idempotency_key=request.idempotency_key,
+        retention_class=request.retention_class,
+        schema=manifest.schema,
+        metadata=request.metadata,
+        backend=backend,
+        content_digest=fingerprint,
+        file_count=len(manifest.files),
+        total_bytes=manifest.total_bytes,
+        blob_count=len(blobs),
+        created_at=now,
+        expires_at=now + svc.draft_ttl,
+        verified_count=len(present),
+        run_dir=request.run_dir,
+        links=request.links,
+    )
+    if replaces is None:
+        svc.catalog.create_package(record)
+    else:
+        svc.catalog.create_package_replacing(record, replaces)
+    svc.catalog.add_files(record.package_id, manifest.files, verified_hex=present)
+    svc.catalog.mark_files_complete(record.package_id)
+    record.files_complete = True
+    missing = [blobs[h] for h in sorted(blobs) if h not in present]
+    sizes = {f.digest.hex: f.size for f in manifest.files}
+    storage = svc.storage(backend)
+    targets = [
+        storage.upload_target(record.package_id, d, sizes[d.hex])
+        for d in missing[:TARGETS_PER_PAGE]
+    ]
+    cursor = missing[TARGETS_PER_PAGE - 1].hex if len(missing) > TARGETS_PER_PAGE else None
+    return CreateOutcome(record, True, False, targets, cursor, len(missing))
+
+
+def _existing(
+    svc: Services, record: PackageRecord, fingerprint: str, manifest: Manifest
+) -> CreateOutcome:
+    if record.content_digest != fingerprint:
+        raise Conflict(
+            f"{record.producer} key {record.idempotency_key!r} already names package "
+            f"{record.package_id} with different content",
+            code="idempotency_conflict",
+            details={"package_id": record.package_id, "state": record.state.value},
+        )
+    if record.state is PackageState.SEALED:
+        return CreateOutcome(record, False, True, [], None, 0)
+    if not record.files_complete:
+        # A concurrent creator is still writing the file list: answer from this request's
+        # own (identical) files so the client can start uploading right away.
+        sizes = {f.digest.hex: f.size for f in manifest.files}
+        present = svc.catalog.verified_blobs(record.backend, (f.digest for f in manifest.files))
+        missing = sorted(h for h in sizes if h not in present)
+        storage = svc.storage(record.backend)
+        targets = [
+            storage.upload_target(record.package_id, Digest(h), sizes[h])
+            for h in missing[:TARGETS_PER_PAGE]
+        ]
+        cursor = missing[TARGETS_PER_PAGE - 1] if len(missing) > TARGETS_PER_PAGE else None
+        return CreateOutcome(record, False, False, targets, cursor, len(missing))
+    targets, cursor, missing_count = upload_targets(svc, record.package_id, None)
+    return CreateOutcome(
+        svc.catalog.get_package(record.package_id), False, False, targets, cursor, missing_count
+    )
+
+
+def reconcile_pending(svc: Services, record: PackageRecord) -> list[Digest]:
+    """Mark verified what another package verified meanwhile; return what is still missing."""
+    pending = [
+        b.digest
+        for b in svc.catalog.blob_states(record.package_id)
+        if b.status is not BlobStatus.VERIFIED
+    ]
+    held = svc.catalog.verified_blobs(record.backend, pending)
+    for digest in pending:
+        if digest.hex in held:
+            svc.catalog.set_blob_status(record.package_id, digest, BlobStatus.VERIFIED)
+    return [d for d in pending if d.hex not in held]
+
+
+def upload_targets(
+    svc: Services, package_id: str, cursor: str | None
+) -> tuple[list[UploadTarget], str | None, int]:
+    """Fresh targets for blobs still missing, a page at a time (cursor = last digest hex)."""
+    record = svc.catalog.get_package(package_id)
+    if record.state is not PackageState.DRAFT:
+        return [], None, 0
+    if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
+        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
+    missing = sorted(reconcile_pending(svc, record), key=lambda d: d.hex)
+    sizes = {b.digest.hex: b.size for b in svc.catalog.blob_states(package_id)}
+    after = [d for d in missing if cursor is None or d.hex > cursor]
+    page = after[:TARGETS_PER_PAGE]
+    storage = svc.storage(record.backend)
+    targets = [storage.upload_target(package_id, d, sizes[d.hex]) for d in page]
+    next_cursor = page[-1].hex if len(after) > TARGETS_PER_PAGE else None
+    return targets, next_cursor, len(missing)
+
+
+def complete_multipart(
+    svc: Services, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
+) -> None:
+    """Complete a client's multipart upload (the bytes never pass through here)."""
+    record = svc.catalog.get_package(package_id)
+    if record.state is not PackageState.DRAFT:
+        raise Conflict(f"package {package_id} is {record.state.value}", code="not_a_draft")
+    if svc.catalog.get_blob_state(package_id, digest) is None:
+        raise InvalidInput(f"package {package_id} lists no blob {digest}", code="blob_not_listed")
+    svc.storage(record.backend).complete_multipart(upload_key(package_id, digest), upload_id, etags)
+
+
+@dataclass(slots=True)
+class FinalizeOutcome:
+    """``sealed``, ``waiting`` (202) or ``rejected`` (409)."""
+
+    record: PackageRecord
+    rejected: list[dict[str, Any]]
+
+
+def finalize(svc: Services, package_id: str) -> FinalizeOutcome:
+    """The client is done: seal now if every blob is verified, else when the last one is."""
+    record = svc.catalog.get_package(package_id)
+    if record.state is PackageState.EXPIRED:
+        raise Conflict(f"package {package_id} expired before it was sealed", code="package_expired")
+    if record.state is PackageState.DRAFT:
+        svc.catalog.request_finalize(package_id)
+        reconcile_pending(svc, record)
+        try_seal(svc, package_id)
+        record = svc.catalog.get_package(package_id)
+    rejected: list[dict[str, Any]] = []
+    if record.state is PackageState.DRAFT and record.rejected_count:
+        bad = {b.digest.hex: b for b in svc.catalog.blob_states(package_id, BlobStatus.REJECTED)}
+        rejected = [
+            {"path": f.path, "digest": str(f.digest), "seen_digest": bad[f.digest.hex].seen_digest}
+            for f in svc.catalog.iter_files(package_id)
+            if f.digest.hex in bad
+        ]
+    return FinalizeOutcome(record, rejected)
+
+
+def package_view(record: PackageRecord) -> dict[str, Any]:
+    """The JSON view of a package record (without its files)."""
+    return {
+        "package_id": record.package_id,
+        "producer": record.producer,
+        "idempotency_key": record.idempotency_key,
+        "retention_class": record.retention_class,
+        "schema": record.schema,
+        "metadata": record.metadata,
+        "state": record.state.value,
+        "backend": record.backend,
+        "manifest_digest": record.manifest_digest,
+        "file_count": record.file_count,
+        "total_bytes": record.total_bytes,
+        "blob_count": record.blob_count,
+        "verified_blobs": record.verified_count,
+        "rejected_blobs": record.rejected_count,
+        "created_at": record.created_at.isoformat(),
+        "expires_at": record.expires_at.isoformat() if record.state is PackageState.DRAFT else None,
+        "sealed_at": record.sealed_at.isoformat() if record.sealed_at else None,
+        "run_dir": record.run_dir,
+        "links": record.links,
+        "state_hub_link": record.state_hub_link,
+    }
+
+
+def manifest_bytes(svc: Services, package_id: str) -> tuple[bytes, str]:
+    """The sealed package's exact canonical manifest bytes and digest."""
+    record = svc.catalog.get_package(package_id)
+    if record.manifest_digest is None:
+        raise Conflict(
+            f"package {package_id} is {record.state.value}: it has no manifest until sealed",
+            code="not_sealed",
+        )
+    digest = Digest.parse(record.manifest_digest)
+    return svc.storage(record.backend).get_manifest(digest), record.manifest_digest
+
+
+def file_download_url(svc: Services, package_id: str, path: str) -> str:
+    """A short-lived URL for one file's blob."""
+    record = svc.catalog.get_package(package_id)
+    entry = svc.catalog.get_file(package_id, path)
+    if svc.catalog.get_blob_state(package_id, entry.digest) is None or (
+        record.state is not PackageState.SEALED
+        and not svc.catalog.verified_blobs(record.backend, [entry.digest])
+    ):
+        raise Conflict(f"{path} of package {package_id} is not verified yet", code="not_verified")
+    return svc.storage(record.backend).download_url(entry.digest, 300)
+
+
+def metadata_of(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata object of a request, checked to be a JSON object."""
+    metadata = request.get("metadata")
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object", code="invalid_metadata")
+    return metadata

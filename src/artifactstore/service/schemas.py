@@ -1,0 +1,41 @@
+"""Metadata schema use cases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from artifactstore.domain.schemas import MetadataSchema
+from artifactstore.service.context import Services
+
+
+def register_schema(
+    svc: Services, slug: object, json_schema: object
+) -> tuple[bool, dict[str, Any]]:
+    """Register (or re-register identically); returns (created, view)."""
+    schema = MetadataSchema.create(slug, json_schema)
+    created, created_at = svc.catalog.put_schema(schema, svc.clock())
+    return created, {
+        "slug": schema.slug,
+        "json_schema": schema.json_schema,
+        "digest": str(schema.digest),
+        "created_at": created_at.isoformat(),
+        "created": created,
+    }
+
+
+def get_schema(svc: Services, slug: str) -> MetadataSchema:
+    """A registered schema, or ``schema_not_found``."""
+    item = svc.catalog.get_schema_item(slug)
+    return MetadataSchema(slug, json.loads(item.body))
+
+
+def schema_view(svc: Services, slug: str) -> dict[str, Any]:
+    """The JSON view of a registered schema."""
+    item = svc.catalog.get_schema_item(slug)
+    return {
+        "slug": slug,
+        "json_schema": json.loads(item.body),
+        "digest": item.digest,
+        "created_at": item.created_at.isoformat(),
+    }

@@ -1,0 +1,112 @@
+"""Sealing, the seal event outbox, and draft expiry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import Manifest, canonical_json
+from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.ports import upload_key
+from artifactstore.service.context import Services
+
+logger = Logger(service="artifactstore", child=True)
+SEALED_EVENT = "ArtifactPackageSealed"
+
+
+def build_manifest(svc: Services, record: PackageRecord) -> Manifest:
+    """The package's manifest from its catalogued files."""
+    return Manifest.build(
+        record.producer,
+        record.idempotency_key,
+        record.schema,
+        record.metadata,
+        svc.catalog.iter_files(record.package_id),
+    )
+
+
+def try_seal(svc: Services, package_id: str) -> bool:
+    """Seal if ready. Concurrent callers may all build and store the (identical) manifest;
+    exactly one conditional write wins and publishes the event."""
+    record = svc.catalog.get_package(package_id)
+    if not record.ready_to_seal():
+        return False
+    manifest = build_manifest(svc, record)
+    data = manifest.canonical_bytes()
+    digest = Digest.of_bytes(data)
+    fingerprint = {"manifest_digest": str(digest), "retention_class": record.retention_class}
+    if str(Digest.of_bytes(canonical_json(fingerprint))) != record.content_digest:
+        logger.error(
+            "manifest differs from the content the package was created with",
+            extra={"package_id": package_id},
+        )
+        return False
+    retention = svc.retention_classes[record.retention_class]
+    svc.storage(record.backend).put_manifest(digest, data, retention)
+    if not svc.catalog.seal(record, str(digest), svc.clock()):
+        return False
+    logger.info("package sealed", extra={"package_id": package_id, "manifest_digest": str(digest)})
+    record.manifest_digest = str(digest)
+    publish_sealed(svc, record)
+    return True
+
+
+def sealed_event_detail(record: PackageRecord) -> dict[str, Any]:
+    """The ``ArtifactPackageSealed`` detail: identifiers and digests only."""
+    return {
+        "package_id": record.package_id,
+        "producer": record.producer,
+        "idempotency_key": record.idempotency_key,
+        "manifest_digest": record.manifest_digest,
+        "retention_class": record.retention_class,
+        "file_count": record.file_count,
+        "schema": record.schema,
+    }
+
+
+def publish_sealed(svc: Services, record: PackageRecord) -> None:
+    """Put the seal event on the bus, then take the package out of the outbox.
+
+    If the process dies in between, the outbox sweep publishes again: the bus may see the
+    event twice, and the linker's idempotency makes State Hub hear of it once.
+    """
+    try:
+        svc.publisher.publish(SEALED_EVENT, sealed_event_detail(record))
+    except Exception:  # the outbox sweep retries; the seal itself stands
+        logger.exception("seal event not published yet", extra={"package_id": record.package_id})
+        return
+    svc.catalog.mark_published(record.package_id)
+
+
+def sweep_outbox(svc: Services) -> int:
+    """Publish seal events that were not confirmed; returns how many were sent."""
+    pending = svc.catalog.unpublished_seals()
+    for record in pending:
+        publish_sealed(svc, record)
+    return len(pending)
+
+
+def expire_drafts(svc: Services) -> int:
+    """Drafts past their TTL become ``expired``; their pending uploads are deleted."""
+    now = svc.clock()
+    count = 0
+    for record in svc.catalog.expired_drafts(now):
+        if not svc.catalog.expire(record.package_id, now):
+            continue
+        count += 1
+        storage = svc.storage(record.backend)
+        for blob in svc.catalog.blob_states(record.package_id):
+            if blob.status is not BlobStatus.VERIFIED:
+                storage.delete_upload(upload_key(record.package_id, blob.digest))
+        logger.info("draft expired", extra={"package_id": record.package_id})
+    return count
+
+
+def run_maintenance(svc: Services) -> dict[str, int]:
+    """One scheduled round: expire drafts and sweep the outbox."""
+    return {"expired": expire_drafts(svc), "published": sweep_outbox(svc)}
+
+
+__all__ = ["SEALED_EVENT", "PackageState", "run_maintenance", "try_seal"]

@@ -1,0 +1,1 @@
+"""Unit tests: no network (see conftest.py), no AWS, seconds in total."""

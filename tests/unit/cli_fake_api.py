@@ -1,0 +1,307 @@
+"""A small in-memory artifact-store that speaks docs/api.md, for the client library's tests.
+
+It answers ``httpx.Request`` objects (through ``httpx.MockTransport`` in process, or through
+``serve()`` on a loopback port for subprocess tests), keeps blobs in memory, verifies every
+upload's BLAKE3 like the verifier does and seals on finalize. Storage is at ``/_storage/...`` on
+the same base URL, reached without the bearer token, as presigned URLs are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
+
+TOKEN = "test-token"  # noqa: S105 - a fake service's fake token
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> httpx.Response:
+    return _json(status, {"error": {"code": code, "message": message, "details": details}})
+
+
+@dataclass
+class Package:
+    package_id: str
+    key: str
+    manifest: Manifest
+    state: str = "draft"
+    rejected: dict[str, str] = field(default_factory=dict)
+    finalized: bool = False
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FakeApi:
+    """The contract, minus durability: enough to drive ingest, download and the commands."""
+
+    base_url: str = "http://fake.test"
+    page_size: int = 1000
+    multipart_threshold: int = 1 << 40
+    part_size: int = 4
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    packages: dict[str, Package] = field(default_factory=dict)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    parts: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    bytes_received: int = 0
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    on_create: Callable[[], None] | None = None
+    put_budget: int | None = None  # after this many storage PUTs, refuse connections
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport answering from this fake."""
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Route one request."""
+        path = unquote(request.url.path)
+        with self.lock:
+            self.requests.append((request.method, path))
+        if path.startswith("/_storage/"):
+            return self._storage(request, path)
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return _error(401, "unauthorized", "missing or unknown token")
+        for method, pattern, handler in self._routes():
+            match = re.fullmatch(pattern, path)
+            if match and request.method == method:
+                with self.lock:
+                    return handler(request, *match.groups())
+        return _error(404, "not_found", f"no route {request.method} {path}")
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., httpx.Response]]]:
+        return [
+            ("GET", r"/metadata-schemas/([^/]+)", self._get_schema),
+            ("POST", r"/metadata-schemas", self._post_schema),
+            ("POST", r"/packages", self._create),
+            ("GET", r"/packages/([^/]+)/upload-targets", self._targets_page),
+            ("POST", r"/packages/([^/]+)/multipart/complete", self._complete),
+            ("POST", r"/packages/([^/]+)/finalize", self._finalize),
+            ("GET", r"/packages/([^/]+)/manifest", self._manifest),
+            ("GET", r"/packages/([^/]+)/files/(.+)", self._file),
+            ("GET", r"/packages/([^/]+)", self._package),
+            ("GET", r"/packages", self._list),
+        ]
+
+    # --- schemas -------------------------------------------------------------------------
+
+    def _get_schema(self, _request: httpx.Request, slug: str) -> httpx.Response:
+        if slug not in self.schemas:
+            return _error(404, "schema_not_found", f"no schema {slug}")
+        return _json(200, {"slug": slug, "json_schema": self.schemas[slug]})
+
+    def _post_schema(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        slug, schema = body["slug"], body["json_schema"]
+        if slug in self.schemas:
+            if canonical_json(self.schemas[slug]) != canonical_json(schema):
+                return _error(409, "schema_conflict", f"{slug} holds another body")
+            return _json(200, {"slug": slug, "json_schema": schema, "created": False})
+        self.schemas[slug] = schema
+        return _json(201, {"slug": slug, "json_schema": schema, "created": True})
+
+    # --- packages ------------------------------------------------------------------------
+
+    def _create(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["schema"] not in self.schemas:
+            return _error(422, "schema_not_found", "unknown schema")
+        files = [FileEntry.from_json(f) for f in body["files"]]
+        manifest = Manifest.build(
+            body["producer"], body["idempotency_key"], body["schema"], body["metadata"], files
+        )
+        existing = next((p for p in self.packages.values() if p.key == manifest.idempotency_key), None)
+        if self.on_create is not None:
+            self.on_create()
+        if existing is not None:
+            if existing.manifest.digest() != manifest.digest():
+                return _error(
+                    409, "idempotency_conflict", "other content",
+                    {"package_id": existing.package_id},
+                )
+            return _json(200, self._answer(existing))
+        package = Package(f"00000000-0000-0000-0000-{len(self.packages) + 1:012d}", manifest.idempotency_key, manifest, body=body)
+        self.packages[package.package_id] = package
+        return _json(201, self._answer(package))
+
+    def _missing(self, package: Package) -> list[FileEntry]:
+        seen: dict[str, FileEntry] = {}
+        for f in package.manifest.files:
+            if str(f.digest) not in self.blobs:
+                seen.setdefault(str(f.digest), f)
+        return list(seen.values())
+
+    def _target(self, package: Package, entry: FileEntry) -> dict[str, Any]:
+        base = f"{self.base_url}/_storage/{package.package_id}/{entry.digest.hex}"
+        target: dict[str, Any] = {
+            "digest": str(entry.digest), "size": entry.size, "method": "PUT",
+            "headers": {"Content-Type": "application/octet-stream"}, "expires_in": 900,
+        }
+        if entry.size < self.multipart_threshold:
+            target["url"] = base
+            return target
+        target["upload_id"] = "up-" + entry.digest.hex[:8]
+        target["parts"] = [
+            {"part_number": n + 1, "url": f"{base}/{n + 1}", "offset": off,
+             "size": min(self.part_size, entry.size - off)}
+            for n, off in enumerate(range(0, entry.size, self.part_size))
+        ]
+        return target
+
+    def _page(self, package: Package, start: int) -> tuple[list[dict[str, Any]], str | None]:
+        missing = self._missing(package)
+        page = missing[start : start + self.page_size]
+        more = start + self.page_size < len(missing)
+        return [self._target(package, f) for f in page], (str(start + self.page_size) if more else None)
+
+    def _answer(self, package: Package) -> dict[str, Any]:
+        if package.state == "sealed":
+            return {**self._view(package), "reused_existing": True, "upload_targets": [],
+                    "next_upload_targets_cursor": None, "missing_blobs": 0}
+        targets, cursor = self._page(package, 0)
+        return {**self._view(package), "reused_existing": False, "upload_targets": targets,
+                "next_upload_targets_cursor": cursor, "missing_blobs": len(self._missing(package))}
+
+    def _view(self, package: Package) -> dict[str, Any]:
+        sealed = package.state == "sealed"
+        return {
+            "package_id": package.package_id, "producer": package.manifest.producer,
+            "idempotency_key": package.key, "state": package.state,
+            "manifest_digest": str(package.manifest.digest()) if sealed else None,
+            "file_count": len(package.manifest.files),
+            "total_bytes": package.manifest.total_bytes,
+            "run_dir": package.body.get("run_dir"), "links": package.body.get("links"),
+        }
+
+    def _targets_page(self, request: httpx.Request, package_id: str) -> httpx.Response:
+        targets, cursor = self._page(self.packages[package_id], int(request.url.params["cursor"]))
+        return _json(200, {"upload_targets": targets, "next_cursor": cursor})
+
+    def _complete(self, request: httpx.Request, package_id: str) -> httpx.Response:
+        body = json.loads(request.content)
+        digest = Digest.parse(body["digest"])
+        data = b"".join(self.parts.pop((digest.hex, p["part_number"])) for p in body["parts"])
+        self._verify(self.packages[package_id], digest, data)
+        return _json(200, {"digest": str(digest)})
+
+    def _verify(self, package: Package, digest: Digest, data: bytes) -> None:
+        seen = Digest.of_bytes(data)
+        if seen == digest:
+            self.blobs[str(digest)] = data
+            package.rejected.pop(str(digest), None)
+        else:
+            package.rejected[str(digest)] = str(seen)
+        self._maybe_seal(package)
+
+    def _maybe_seal(self, package: Package) -> None:
+        if package.finalized and not self._missing(package) and not package.rejected:
+            package.state = "sealed"
+
+    def _finalize(self, _request: httpx.Request, package_id: str) -> httpx.Response:
+        package = self.packages[package_id]
+        if package.rejected:
+            rejected = [{"digest": d, "seen_digest": s} for d, s in package.rejected.items()]
+            return _error(409, "files_rejected", "rejected", {"rejected": rejected})
+        package.finalized = True
+        self._maybe_seal(package)
+        if package.state == "sealed":
+            return _json(200, self._view(package))
+        return _json(202, {"package_id": package_id, "state": "draft",
+                           "waiting_for": len(self._missing(package))})
+
+    def _package(self, _request: httpx.Request, package_id: str) -> httpx.Response:
+        if package_id not in self.packages:
+            return _error(404, "package_not_found", f"no package {package_id}")
+        return _json(200, self._view(self.packages[package_id]))
+
+    def _list(self, _request: httpx.Request) -> httpx.Response:
+        return _json(200, {"items": [self._view(p) for p in self.packages.values()], "next_cursor": None})
+
+    def _manifest(self, _request: httpx.Request, package_id: str) -> httpx.Response:
+        raw = self.packages[package_id].manifest.canonical_bytes()
+        return httpx.Response(200, content=raw, headers={"content-type": "application/json"})
+
+    def _file(self, _request: httpx.Request, package_id: str, path: str) -> httpx.Response:
+        entry = next(f for f in self.packages[package_id].manifest.files if f.path == path)
+        return httpx.Response(302, headers={"location": f"/_storage/blob/{entry.digest.hex}"})
+
+    # --- storage -------------------------------------------------------------------------
+
+    def _storage(self, request: httpx.Request, path: str) -> httpx.Response:
+        parts = path.split("/")[2:]
+        if request.method == "GET" and parts[0] == "blob":
+            return httpx.Response(200, content=self.blobs["blake3:" + parts[1]])
+        with self.lock:
+            if self.put_budget is not None:
+                if self.put_budget <= 0:
+                    raise httpx.ConnectError("storage is gone", request=request)
+                self.put_budget -= 1
+        data = request.read()
+        if len(data) != int(request.headers["content-length"]):
+            return _error(400, "incomplete_body", "short body")
+        with self.lock:
+            self.bytes_received += len(data)
+            package = self.packages[parts[0]]
+            if len(parts) == 3:
+                self.parts[(parts[1], int(parts[2]))] = data
+                return httpx.Response(200, headers={"ETag": f'"{parts[1][:6]}-{parts[2]}"'})
+            self._verify(package, Digest(parts[1]), data)
+        return httpx.Response(200)
+
+
+@contextmanager
+def serve(api: FakeApi) -> Iterator[str]:
+    """Serve ``api`` over real HTTP on a free loopback port; yields the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+        def _any(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = httpx.Request(
+                self.command, api.base_url + self.path, headers=dict(self.headers), content=body
+            )
+            try:
+                response = api.handle(request)
+            except httpx.ConnectError:
+                self.close_connection = True
+                return
+            content = response.read()
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_PUT = do_POST = _any  # noqa: N815
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    api.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api.base_url
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,156 @@
+"""Property tests for the path rules and for "files sorted by UTF-8 bytes"."""
+
+from __future__ import annotations
+
+import unicodedata
+from itertools import pairwise
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry, Manifest
+from artifactstore.domain.paths import MAX_PATH_BYTES, check_path_set, validate_path
+from artifactstore.errors import InvalidInput
+
+# Characters that sit on the rules' edges, mixed into otherwise arbitrary text.
+TRICKY = "/\\.\x00\t\n\x1f\x7f\x85\x9f e\u0301\u00e9\u212b\uff21\U0001f600\ud800"
+any_char = st.one_of(st.sampled_from(TRICKY), st.characters(exclude_categories=()))
+any_text = st.text(any_char, max_size=40)
+
+
+def is_valid_by_contract(path: str) -> bool:
+    """The contract's rules, written independently of the code under test."""
+    try:
+        size = len(path.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    controls = any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in path)
+    return (
+        0 < size <= MAX_PATH_BYTES
+        and not path.startswith("/")
+        and "\\" not in path
+        and not controls
+        and unicodedata.normalize("NFC", path) == path
+        and all(segment not in ("", ".", "..") for segment in path.split("/"))
+    )
+
+
+segment_char = st.characters(
+    exclude_categories=("Cc", "Cs"), exclude_characters="/\\", codec="utf-8"
+)
+segment = (
+    st.text(segment_char, min_size=1, max_size=12)
+    .map(lambda s: unicodedata.normalize("NFC", s))
+    .filter(lambda s: s not in (".", ".."))
+)
+valid_path = st.lists(segment, min_size=1, max_size=6).map("/".join)
+
+
+@given(any_text)
+@example("a/./b")
+@example("a/../b")
+@example("a//b")
+@example("/a")
+@example("a/")
+@example("e\u0301")
+@example("\u212b")  # ANGSTROM SIGN: NFC turns it into U+00C5
+@example("a\x85b")  # C1 control (NEL)
+@example("x" * MAX_PATH_BYTES)
+@example("é" * (MAX_PATH_BYTES // 2 + 1))
+def test_validate_path_accepts_exactly_the_contract_paths(path: str) -> None:
+    if is_valid_by_contract(path):
+        assert validate_path(path) == path
+    else:
+        with pytest.raises(InvalidInput) as info:
+            validate_path(path)
+        assert info.value.code == "invalid_path"
+
+
+@given(valid_path)
+def test_generated_valid_paths_pass_unchanged(path: str) -> None:
+    if len(path.encode("utf-8")) <= MAX_PATH_BYTES:
+        assert validate_path(path) == path
+
+
+@given(
+    valid_path,
+    st.sampled_from(["\\", "\x00", "\t", "\x7f", "\x85", "//", "/./", "/../"]),
+    st.data(),
+)
+def test_any_forbidden_piece_anywhere_is_refused(
+    path: str, piece: str, data: st.DataObject
+) -> None:
+    at = data.draw(st.integers(0, len(path)))
+    with pytest.raises(InvalidInput) as info:
+        validate_path(path[:at] + piece + path[at:])
+    assert info.value.code == "invalid_path"
+
+
+@pytest.mark.parametrize("value", [None, 3, b"a", ["a"]])
+def test_non_string_paths_are_refused(value: object) -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate_path(value)
+    assert info.value.code == "invalid_path"
+
+
+small_path = st.lists(st.sampled_from(["a", "b", "é", "\uff21"]), min_size=1, max_size=3).map(
+    "/".join
+)
+
+
+@given(st.lists(small_path, max_size=8))
+def test_check_path_set_refuses_duplicates_then_file_folder_conflicts(paths: list[str]) -> None:
+    distinct = set(paths)
+    duplicate = len(distinct) != len(paths)
+    conflict = any(other.startswith(p + "/") for p in distinct for other in distinct)
+    if not duplicate and not conflict:
+        check_path_set(paths)
+        return
+    with pytest.raises(InvalidInput) as info:
+        check_path_set(paths)
+    assert info.value.code == ("duplicate_path" if duplicate else "path_prefix_conflict")
+
+
+def test_check_path_set_names_both_sides_of_a_conflict() -> None:
+    with pytest.raises(InvalidInput) as info:
+        check_path_set(["logs", "logs/run.log"])
+    assert info.value.code == "path_prefix_conflict"
+    assert info.value.details == {"file": "logs", "nested": "logs/run.log"}
+    with pytest.raises(InvalidInput) as dup:
+        check_path_set(["x", "y", "x"])
+    assert dup.value.details == {"paths": ["x"]}
+
+
+def test_a_sibling_with_a_common_prefix_is_no_conflict() -> None:
+    check_path_set(["log", "logs/run.log", "log.txt"])
+
+
+# Leaves start with "f", folders with "d": no generated file can be another one's folder.
+leaf = segment.map(lambda s: "f" + s)
+folder = segment.map(lambda s: "d" + s)
+file_path = st.tuples(st.lists(folder, max_size=3), leaf).map(lambda t: "/".join([*t[0], t[1]]))
+ZERO = Digest("0" * 64)
+
+
+@given(st.lists(file_path, min_size=1, max_size=12, unique=True), st.data())
+def test_manifest_files_are_sorted_by_utf8_bytes_whatever_the_input_order(
+    paths: list[str], data: st.DataObject
+) -> None:
+    paths = [p for p in paths if len(p.encode("utf-8")) <= MAX_PATH_BYTES]
+    shuffled = data.draw(st.permutations(paths))
+
+    built = Manifest.build("p", "k", "s", {}, [FileEntry(p, 0, ZERO) for p in shuffled])
+    ordered = [f.path.encode("utf-8") for f in built.files]
+
+    assert all(a < b for a, b in pairwise(ordered))
+    assert sorted(ordered) == ordered
+    straight = Manifest.build("p", "k", "s", {}, [FileEntry(p, 0, ZERO) for p in paths])
+    assert built.canonical_bytes() == straight.canonical_bytes()
+
+
+def test_manifest_refuses_an_invalid_path_even_from_a_file_entry() -> None:
+    with pytest.raises(InvalidInput) as info:
+        Manifest.build("p", "k", "s", {}, [FileEntry("a\\b", 0, ZERO)])
+    assert info.value.code == "invalid_path"
