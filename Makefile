@@ -22,7 +22,7 @@ test: setup
 lint: setup lint-template
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src functions localdev scripts tests bench
+	$(BIN)/mypy src functions localdev tests $(wildcard scripts/*.py) $(wildcard bench/*.py)
 
 # The template gate: cfn-lint, `sam validate --lint` and a real `sam build` (no Docker: SAM
 # fetches manylinux aarch64 wheels itself). aws-sam-cli pins clash with ours, so it gets its own

@@ -22,9 +22,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from localdev import ctl
 from localdev.config import DevConfig, load_env
+
+if TYPE_CHECKING:
+    from localdev.motoserver import MotoServer
+    from localdev.statehub import StateHubStandIn
 
 log = logging.getLogger("localdev.dev")
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
@@ -103,13 +108,13 @@ class DevStack:
     def __init__(self, config: DevConfig) -> None:
         self.config = config
         self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.moto: object | None = None
-        self.hub: object | None = None
+        self.moto: MotoServer | None = None
+        self.hub: StateHubStandIn | None = None
         self._stop = threading.Event()
 
     def start(self) -> None:
         """Everything up, or nothing left behind."""
-        from localdev.motoserver import MotoServer
+        from localdev.motoserver import MotoServer, SnapshotError
         from localdev.provision import provision
         from localdev.statehub import StateHubStandIn
 
@@ -132,6 +137,8 @@ class DevStack:
             moto.start()
         except OSError as exc:
             raise DevError(f"cannot listen on 127.0.0.1:{cfg.aws_port} for moto: {exc}") from exc
+        except SnapshotError as exc:
+            raise DevError(str(exc)) from exc
         self.moto = moto
         log.info("moto listening on %s", moto.endpoint)
         stack = provision(moto.endpoint, template, root=cfg.root, stack_file=cfg.path("stack.json"))
@@ -171,6 +178,9 @@ class DevStack:
         env.update(FAKE_AWS)
         env.update(stack_env)
         env["PYTHONUNBUFFERED"] = "1"
+        # the pump runs as ``-m localdev.pump``: make the checkout importable from any cwd
+        checkout = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH")]))
         return env
 
     def _spawn_api(self, env: dict[str, str]) -> None:
@@ -191,10 +201,8 @@ class DevStack:
         self.children["pump"] = subprocess.Popen(command, env=env, cwd=cfg.root)
 
     def _autosave(self) -> None:
-        from localdev.motoserver import MotoServer
-
         while not self._stop.wait(self.config.autosave_seconds):
-            if isinstance(self.moto, MotoServer):
+            if self.moto is not None:
                 try:
                     self.moto.save(only_if_changed=True)
                 except Exception:
@@ -204,7 +212,7 @@ class DevStack:
         """Block until a signal or a child's death; the exit code to end with."""
         while not self._stop.wait(0.5):
             for name, child in self.children.items():
-                if child.poll() is not None:
+                if child.poll() is not None and not self._stop.is_set():
                     log.error("%s exited with code %s: stopping everything", name, child.returncode)
                     return 1
         return 0
@@ -215,9 +223,6 @@ class DevStack:
 
     def stop(self) -> None:
         """Stop children, the stand-in and moto (saving its state); remove the pid file."""
-        from localdev.motoserver import MotoServer
-        from localdev.statehub import StateHubStandIn
-
         self._stop.set()
         for child in self.children.values():
             if child.poll() is None:
@@ -229,9 +234,9 @@ class DevStack:
                 log.warning("%s did not stop in 20 s: killing it", name)
                 child.kill()
                 child.wait()
-        if isinstance(self.hub, StateHubStandIn):
+        if self.hub is not None:
             self.hub.stop()
-        if isinstance(self.moto, MotoServer):
+        if self.moto is not None:
             self.moto.stop(save=True)
         ctl.release_pid_file(self.config.path("dev.pid"))
         log.info("stopped; state kept in %s", self.config.state_dir)

@@ -130,3 +130,24 @@ class Resolver:
         "Fn::Select": _fn_select,
         "Fn::Split": _fn_split,
     }
+
+
+def references(node: Any) -> set[str]:
+    """Logical ids a property value refers to through Ref, GetAtt or Sub."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value.split(".", 1)[0] if isinstance(value, str) else value[0])
+            elif key == "Fn::Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {part.split("}", 1)[0].split(".", 1)[0] for part in text.split("${")[1:]}
+                found |= references(value if isinstance(value, str) else value[1])
+            else:
+                found |= references(value)
+    return found

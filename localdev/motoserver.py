@@ -158,14 +158,20 @@ class MotoServer:
 
     def start(self) -> None:
         """Restore saved state (if any), then serve in a daemon thread."""
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import WSGIRequestHandler, make_server
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
 
         if self.state_file is not None and restore_state(self.state_file):
             log.info("restored AWS state from %s", self.state_file)
         app = DomainDispatcherApplication(create_backend_app)
 
-        class QuietHandler(WSGIRequestHandler):
+        class QuietHandler(MotoRequestHandler):
+            """moto's handler (keeps S3 metadata headers with underscores), without access log."""
+
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 return None
 
@@ -226,3 +232,30 @@ class MotoServer:
         if save and self.state_file is not None:
             save_state(self.state_file)
             log.info("saved AWS state to %s", self.state_file)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m localdev.motoserver``: serve until SIGINT/SIGTERM, then save the state."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description="moto server with persistent state")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--state-file", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s moto     %(message)s")
+    server = MotoServer(args.host, args.port, args.state_file)
+    server.start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    print(f"listening on {server.endpoint}", flush=True)
+    stopping.wait()
+    server.stop(save=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

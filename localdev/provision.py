@@ -20,7 +20,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from localdev import cfn_props
-from localdev.intrinsics import Resolver, UnresolvableError
+from localdev.intrinsics import Resolver, UnresolvableError, references
 from localdev.stack import FunctionSpec, LocalStack, Schedule, Subscription
 from localdev.template import ACCOUNT_ID, StackTemplate, handler_location, load_template
 
@@ -337,7 +337,7 @@ class Provisioner:
         provisioned = set(self.template.provisioned())
         variables = (props.get("Environment") or {}).get("Variables") or {}
         for var, node in variables.items():
-            if not _references(node) & provisioned:
+            if not references(node) & provisioned:
                 continue
             value = str(self.resolver.resolve(node))
             previous = self.stack.environment.setdefault(var, value)
@@ -347,8 +347,8 @@ class Provisioner:
                 )
 
     def _event_source(self, logical_id: str, props: dict[str, Any]) -> None:
-        queue_id = next(iter(_references(props.get("EventSourceArn"))), None)
-        function = next(iter(_references(props.get("FunctionName"))), None)
+        queue_id = next(iter(references(props.get("EventSourceArn"))), None)
+        function = next(iter(references(props.get("FunctionName"))), None)
         if queue_id not in self.stack.queue_urls or function is None:
             log.info("%s: event source not emulated (not an SQS queue of this stack)", logical_id)
             return
@@ -365,29 +365,8 @@ class Provisioner:
         )
 
 
-def _references(node: Any) -> set[str]:
-    """Logical ids a property value refers to through Ref, GetAtt or Sub."""
-    found: set[str] = set()
-    if isinstance(node, list):
-        for item in node:
-            found |= _references(item)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value.split(".", 1)[0] if isinstance(value, str) else value[0])
-            elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                found |= {part.split("}", 1)[0].split(".", 1)[0] for part in text.split("${")[1:]}
-                found |= _references(value if isinstance(value, str) else value[1])
-            else:
-                found |= _references(value)
-    return found
-
-
 def _referenced_function(node: Any, template: StackTemplate) -> str | None:
-    for logical_id in _references(node):
+    for logical_id in references(node):
         resource = template.resources.get(logical_id) or {}
         if resource.get("Type") == "AWS::Lambda::Function":
             return logical_id

@@ -26,6 +26,7 @@ import signal
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ class Pump:
         *,
         handler_overrides: dict[str, Path] | None = None,
         schedule_seconds: float | None = 60.0,
-        wait_seconds: int = 5,
+        wait_seconds: int = 2,
     ) -> None:
         self.stack = stack
         self.root = root
@@ -280,6 +281,9 @@ class Pump:
         self, sub: Subscription, handler: Handler, message: dict[str, Any]
     ) -> None:
         envelope = json.loads(message["Body"])
+        if isinstance(envelope, dict) and "detail-type" in envelope:
+            # moto's default target input drops the envelope's "account"; EventBridge sends it
+            envelope.setdefault("account", ACCOUNT_ID)
         attempt = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
         started = time.monotonic()
         label = f"{envelope.get('detail-type')} {envelope.get('id')}"
@@ -372,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s pump     %(message)s", datefmt="%H:%M:%S"
     )
+    # Powertools warns on every invocation that records no metric; locally that is noise
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     for noisy in ("pynamodb", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     pump = Pump(LocalStack.read(args.stack), args.root, schedule_seconds=args.schedule_seconds)

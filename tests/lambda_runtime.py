@@ -75,7 +75,9 @@ def receive_all(queue_url: str, wait: float = 1.0) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     while True:
         answer = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=int(wait),
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=int(wait),
             VisibilityTimeout=60,
         )
         batch = answer.get("Messages", [])
@@ -93,5 +95,7 @@ def delete_messages(queue_url: str, messages: list[dict[str, Any]]) -> None:
 
 def queue_arn(queue_url: str) -> str:
     """The ARN of a queue."""
-    attrs = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    attrs = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )
     return attrs["Attributes"]["QueueArn"]

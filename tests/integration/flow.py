@@ -42,7 +42,7 @@ def expected_manifest_digest(
         {"path": p, "size": len(files[p]), "digest": digest_of(files[p])}
         for p in sorted(files, key=lambda p: p.encode())
     ]
-    manifest = {
+    manifest: dict[str, Any] = {
         "manifest_version": 1,
         "producer": "guide-board",
         "idempotency_key": key,
@@ -96,7 +96,8 @@ class Harness:
             ],
             **extra,
         }
-        return self.client.post("/packages", json=body, headers=AUTH)
+        answer: httpx.Response = self.client.post("/packages", json=body, headers=AUTH)
+        return answer
 
     def upload(self, target: dict[str, Any], data: bytes) -> None:
         """Send bytes to an upload target: to S3 directly, or to our signed local route."""
@@ -121,13 +122,17 @@ class Harness:
 
     def verify(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Invoke the verifier Lambda with one SQS batch."""
-        handler = load_handler("verifier").lambda_handler
-        result: dict[str, Any] = handler({"Records": records}, FakeContext())
+        module = load_handler("verifier")
+        result: dict[str, Any] = module.lambda_handler({"Records": records}, FakeContext())
+        if result["batchItemFailures"]:
+            reasons = [repr(e) for e in module.processor.exceptions]
+            result = {**result, "reasons": reasons}
         return result
 
     def pump(self) -> int:
         """Deliver every pending notification to the verifier; returns how many were uploads."""
         records = self.notifications()
         for start in range(0, len(records), 10):
-            assert self.verify(records[start : start + 10]) == {"batchItemFailures": []}
+            result = self.verify(records[start : start + 10])
+            assert result == {"batchItemFailures": []}, result
         return sum("ObjectCreated" in r["body"] for r in records)

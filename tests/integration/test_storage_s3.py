@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from artifactstore.adapters.storage_s3 import (
@@ -49,13 +48,6 @@ def bucket(s3: S3Client) -> str:
     return name
 
 
-def _moto_copy_lock_workaround(request: AWSRequest, **_: object) -> None:
-    """moto applies PutObject's rule (Content-MD5 or a checksum header with Object Lock) to
-    CopyObject too; real S3 copies with retention headers alone (there is no body to check)."""
-    if "x-amz-object-lock-mode" in request.headers:
-        request.headers["x-amz-sdk-checksum-algorithm"] = "CRC32"
-
-
 @pytest.fixture
 def storage(bucket: str) -> Iterator[S3Storage]:
     import boto3
@@ -63,7 +55,6 @@ def storage(bucket: str) -> Iterator[S3Storage]:
 
     # Injected clients must sign presigned URLs with SigV4 (boto3's default S3 presign is V2).
     client = boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
-    client.meta.events.register("before-sign.s3.CopyObject", _moto_copy_lock_workaround)
     # A low copy threshold sends the 11 MiB blob through the managed multipart copy.
     yield S3Storage(
         bucket, client=client, multipart_threshold=5 * MiB, url_ttl=600, copy_threshold=8 * MiB
@@ -96,19 +87,7 @@ def tags(s3: S3Client, bucket: str, key: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tag_set}
 
 
-@pytest.mark.parametrize(
-    "size",
-    [
-        pytest.param(1000, id="copy_object"),
-        pytest.param(
-            11 * MiB,
-            id="multipart_copy",
-            marks=pytest.mark.xfail(
-                strict=True, reason="moto ignores Object Lock headers on CreateMultipartUpload"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("size", [1000, 11 * MiB], ids=["copy_object", "multipart_copy"])
 def test_release_evidence_blobs_are_object_locked(
     s3: S3Client, bucket: str, storage: S3Storage, size: int
 ) -> None:

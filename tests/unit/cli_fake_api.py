@@ -23,7 +23,7 @@ import httpx
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 
-TOKEN = "test-token"  # noqa: S105 - a fake service's fake token
+TOKEN = "test-token"
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -43,6 +43,7 @@ class Package:
     rejected: dict[str, str] = field(default_factory=dict)
     finalized: bool = False
     body: dict[str, Any] = field(default_factory=dict)
+    snapshot: list[FileEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -59,7 +60,8 @@ class FakeApi:
     parts: dict[tuple[str, int], bytes] = field(default_factory=dict)
     bytes_received: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)
-    on_create: Callable[[], None] | None = None
+    on_create: Callable[[], object] | None = None
+    wrong_manifest_digest: bool = False  # a catalog that disagrees with the stored bytes
     put_budget: int | None = None  # after this many storage PUTs, refuse connections
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -124,17 +126,26 @@ class FakeApi:
         manifest = Manifest.build(
             body["producer"], body["idempotency_key"], body["schema"], body["metadata"], files
         )
-        existing = next((p for p in self.packages.values() if p.key == manifest.idempotency_key), None)
+        existing = next(
+            (p for p in self.packages.values() if p.key == manifest.idempotency_key), None
+        )
         if self.on_create is not None:
             self.on_create()
         if existing is not None:
             if existing.manifest.digest() != manifest.digest():
                 return _error(
-                    409, "idempotency_conflict", "other content",
+                    409,
+                    "idempotency_conflict",
+                    "other content",
                     {"package_id": existing.package_id},
                 )
             return _json(200, self._answer(existing))
-        package = Package(f"00000000-0000-0000-0000-{len(self.packages) + 1:012d}", manifest.idempotency_key, manifest, body=body)
+        package = Package(
+            f"00000000-0000-0000-0000-{len(self.packages) + 1:012d}",
+            manifest.idempotency_key,
+            manifest,
+            body=body,
+        )
         self.packages[package.package_id] = package
         return _json(201, self._answer(package))
 
@@ -148,44 +159,74 @@ class FakeApi:
     def _target(self, package: Package, entry: FileEntry) -> dict[str, Any]:
         base = f"{self.base_url}/_storage/{package.package_id}/{entry.digest.hex}"
         target: dict[str, Any] = {
-            "digest": str(entry.digest), "size": entry.size, "method": "PUT",
-            "headers": {"Content-Type": "application/octet-stream"}, "expires_in": 900,
+            "digest": str(entry.digest),
+            "size": entry.size,
+            "method": "PUT",
+            "headers": {"Content-Type": "application/octet-stream"},
+            "expires_in": 900,
         }
         if entry.size < self.multipart_threshold:
             target["url"] = base
             return target
         target["upload_id"] = "up-" + entry.digest.hex[:8]
         target["parts"] = [
-            {"part_number": n + 1, "url": f"{base}/{n + 1}", "offset": off,
-             "size": min(self.part_size, entry.size - off)}
+            {
+                "part_number": n + 1,
+                "url": f"{base}/{n + 1}",
+                "offset": off,
+                "size": min(self.part_size, entry.size - off),
+            }
             for n, off in enumerate(range(0, entry.size, self.part_size))
         ]
         return target
 
     def _page(self, package: Package, start: int) -> tuple[list[dict[str, Any]], str | None]:
-        missing = self._missing(package)
+        # Cursors index the list as it was when the answer was made, as a real cursor would.
+        if start == 0:
+            package.snapshot = self._missing(package)
+        missing = package.snapshot
         page = missing[start : start + self.page_size]
         more = start + self.page_size < len(missing)
-        return [self._target(package, f) for f in page], (str(start + self.page_size) if more else None)
+        return [self._target(package, f) for f in page], (
+            str(start + self.page_size) if more else None
+        )
 
     def _answer(self, package: Package) -> dict[str, Any]:
         if package.state == "sealed":
-            return {**self._view(package), "reused_existing": True, "upload_targets": [],
-                    "next_upload_targets_cursor": None, "missing_blobs": 0}
+            return {
+                **self._view(package),
+                "reused_existing": True,
+                "upload_targets": [],
+                "next_upload_targets_cursor": None,
+                "missing_blobs": 0,
+            }
         targets, cursor = self._page(package, 0)
-        return {**self._view(package), "reused_existing": False, "upload_targets": targets,
-                "next_upload_targets_cursor": cursor, "missing_blobs": len(self._missing(package))}
+        return {
+            **self._view(package),
+            "reused_existing": False,
+            "upload_targets": targets,
+            "next_upload_targets_cursor": cursor,
+            "missing_blobs": len(self._missing(package)),
+        }
 
     def _view(self, package: Package) -> dict[str, Any]:
         sealed = package.state == "sealed"
         return {
-            "package_id": package.package_id, "producer": package.manifest.producer,
-            "idempotency_key": package.key, "state": package.state,
-            "manifest_digest": str(package.manifest.digest()) if sealed else None,
+            "package_id": package.package_id,
+            "producer": package.manifest.producer,
+            "idempotency_key": package.key,
+            "state": package.state,
+            "manifest_digest": self._digest_of(package) if sealed else None,
             "file_count": len(package.manifest.files),
             "total_bytes": package.manifest.total_bytes,
-            "run_dir": package.body.get("run_dir"), "links": package.body.get("links"),
+            "run_dir": package.body.get("run_dir"),
+            "links": package.body.get("links"),
         }
+
+    def _digest_of(self, package: Package) -> str:
+        return (
+            "blake3:" + "0" * 64 if self.wrong_manifest_digest else str(package.manifest.digest())
+        )
 
     def _targets_page(self, request: httpx.Request, package_id: str) -> httpx.Response:
         targets, cursor = self._page(self.packages[package_id], int(request.url.params["cursor"]))
@@ -220,8 +261,14 @@ class FakeApi:
         self._maybe_seal(package)
         if package.state == "sealed":
             return _json(200, self._view(package))
-        return _json(202, {"package_id": package_id, "state": "draft",
-                           "waiting_for": len(self._missing(package))})
+        return _json(
+            202,
+            {
+                "package_id": package_id,
+                "state": "draft",
+                "waiting_for": len(self._missing(package)),
+            },
+        )
 
     def _package(self, _request: httpx.Request, package_id: str) -> httpx.Response:
         if package_id not in self.packages:
@@ -229,7 +276,9 @@ class FakeApi:
         return _json(200, self._view(self.packages[package_id]))
 
     def _list(self, _request: httpx.Request) -> httpx.Response:
-        return _json(200, {"items": [self._view(p) for p in self.packages.values()], "next_cursor": None})
+        return _json(
+            200, {"items": [self._view(p) for p in self.packages.values()], "next_cursor": None}
+        )
 
     def _manifest(self, _request: httpx.Request, package_id: str) -> httpx.Response:
         raw = self.packages[package_id].manifest.canonical_bytes()

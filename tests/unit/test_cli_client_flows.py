@@ -220,12 +220,7 @@ def test_manifest_not_matching_its_digest_is_refused(tmp_path: Path) -> None:
         package_id = ingest_run(client, run, SCHEMA, environ={}).package_id
         package = api.packages[package_id]
         assert fetch_manifest(client, package_id).raw == package.manifest.canonical_bytes()
-        real_view = api._view
-
-        def lying_view(p: object) -> dict[str, object]:
-            return {**real_view(p), "manifest_digest": "blake3:" + "0" * 64}  # type: ignore[arg-type]
-
-        api._view = lying_view  # type: ignore[method-assign]
+        api.wrong_manifest_digest = True
         with pytest.raises(IntegrityError):
             fetch_manifest(client, package_id)
 
@@ -241,9 +236,7 @@ def test_manifest_not_matching_its_digest_is_refused(tmp_path: Path) -> None:
         (500, "internal", ServerError),
     ],
 )
-def test_error_bodies_map_to_our_exceptions(
-    status: int, code: str, exc: type[Exception]
-) -> None:
+def test_error_bodies_map_to_our_exceptions(status: int, code: str, exc: type[Exception]) -> None:
     calls: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -252,9 +245,9 @@ def test_error_bodies_map_to_our_exceptions(
         return httpx.Response(status, json=body)
 
     transport = httpx.MockTransport(handler)
-    with ApiClient("http://fake.test", "t", retries=2, backoff=0, transport=transport) as client:
-        with pytest.raises(exc) as caught:
-            client.get_json("/packages/x")
+    client = ApiClient("http://fake.test", "t", retries=2, backoff=0, transport=transport)
+    with client, pytest.raises(exc) as caught:
+        client.get_json("/packages/x")
     assert caught.value.code == code  # type: ignore[attr-defined]
     assert caught.value.details == {"x": 1}  # type: ignore[attr-defined]
     # Only the 5xx is retried (three attempts with retries=2).

@@ -11,6 +11,7 @@ import blake3
 import pytest
 
 from artifactstore.domain.digests import (
+    HASH_BATCH,
     MMAP_THRESHOLD,
     Digest,
     StreamingHasher,
@@ -76,17 +77,20 @@ def test_hash_file_matches_blake3_on_both_sides_of_the_mmap_threshold(
     assert hash_file(str(tmp_path / "f")) == Digest(blake3.blake3(data).hexdigest())
 
 
-def test_hash_files_keeps_the_order_of_its_input(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", [0, 1, 40, 2 * HASH_BATCH + 3])
+def test_hash_files_keeps_the_order_of_its_input(tmp_path: Path, count: int) -> None:
     paths = []
-    for i in range(40):
+    for i in range(count):
         paths.append(tmp_path / f"f{i}")
-        paths[-1].write_bytes(str(i).encode() * (i * 997))
+        paths[-1].write_bytes(str(i).encode() * (i % 7 * 97))
     paths.reverse()
+    if count > 2:
+        big = paths[count // 2]
+        big.write_bytes(b"b" * (MMAP_THRESHOLD + 1))  # one big file among the small ones
 
-    digests = list(hash_files(paths, workers=4))
+    digests = list(hash_files(paths, workers=3))
 
     assert digests == [Digest(blake3.blake3(p.read_bytes()).hexdigest()) for p in paths]
-    assert list(hash_files([])) == []
 
 
 def test_hash_stream_and_streaming_hasher_count_and_digest() -> None:

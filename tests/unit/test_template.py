@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
+import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,9 @@ import boto3
 import pytest
 from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
 from packaging.requirements import Requirement
-from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
-from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
+from packaging.utils import canonicalize_name
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
 
 from artifactstore.domain.retention import RetentionClass, parse_retention_classes
 
@@ -373,3 +377,61 @@ def test_layer_requirements_are_the_runtime_dependencies() -> None:
     lines = [ln.strip() for ln in layer.splitlines() if ln.strip() and not ln.startswith("#")]
     assert _requirements(lines) == _requirements(pyproject["project"]["dependencies"])
     assert not any(Requirement(ln).name == "artifactstore" for ln in lines)
+
+
+def _runtime_imports() -> set[str]:
+    """Top-level modules the Lambda code imports at run time (not under TYPE_CHECKING)."""
+    lambda_code = [
+        *(
+            p
+            for p in (ROOT / "src" / "artifactstore").rglob("*.py")
+            if not {"cli", "client"} & set(p.parts)
+        ),
+        *(ROOT / "functions").rglob("*.py"),
+    ]
+    found: set[str] = set()
+    for path in lambda_code:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        type_only = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for node in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if id(node) in type_only:
+                continue
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"artifactstore", "__future__"}
+
+
+def _distribution_closure(requirements: list[str]) -> set[str]:
+    """Every distribution the layer's requirements pull in, per the metadata installed here."""
+    visited: set[tuple[str, str]] = set()
+    pending = [(Requirement(line), "") for line in requirements]
+    while pending:
+        requirement, extra = pending.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        for wanted in ("", *requirement.extras):
+            if (name, wanted) not in visited:
+                visited.add((name, wanted))
+                pending.extend((Requirement(r), wanted) for r in metadata.requires(name) or [])
+    return {name for name, _ in visited}
+
+
+def test_lambda_code_imports_only_what_the_layer_ships() -> None:
+    layer = (ROOT / "layers" / "deps" / "requirements.txt").read_text(encoding="utf-8")
+    lines = [ln.strip() for ln in layer.splitlines() if ln.strip() and not ln.startswith("#")]
+    shipped = _distribution_closure(lines)
+    providers = metadata.packages_distributions()
+    missing = {
+        module: providers.get(module, ["?"])
+        for module in _runtime_imports()
+        if not {canonicalize_name(d) for d in providers.get(module, [])} & shipped
+    }
+    assert missing == {}

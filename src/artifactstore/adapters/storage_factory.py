@@ -19,7 +19,9 @@ def build_storages(
     """
     storages: dict[str, BlobStorage] = {}
     backends = settings.routes().backends
-    if "s3" in backends:
+    # The bucket's notifications reach the verifier whatever the routes say, so S3 is built
+    # whenever a bucket is configured (lazily: nothing connects here).
+    if "s3" in backends or settings.bucket:
         if not settings.bucket:
             raise ConfigurationError(
                 "ARTIFACTSTORE_BUCKET is required: ARTIFACTSTORE_STORAGE_BACKEND_ROUTES "

@@ -82,7 +82,11 @@ def _mapped(key: str, what: str = "object") -> Iterator[None]:
 
 
 class S3Storage:
-    """Blobs, manifests and pending uploads in one S3 bucket (SigV4, path per ``ports`` keys)."""
+    """Blobs, manifests and pending uploads in one S3 bucket, under the keys of ``ports``.
+
+    An injected client must be configured with ``signature_version="s3v4"``: boto3 otherwise
+    presigns S3 URLs with SigV2, which cannot bind Content-Length and Content-Type.
+    """
 
     name = "s3"
 
@@ -253,7 +257,27 @@ class S3Storage:
         target = blob_key(digest)
         if not self.has_blob(digest):
             self._copy_to_blob(key, target, retention)
+        # Retention is applied after the copy (and again on a retried promote), so a promoter
+        # that died between the two steps never leaves an unlocked release-evidence blob.
+        self._apply_retention(target, retention)
         self.delete_upload(key)
+
+    def _apply_retention(self, key: str, retention: RetentionClass) -> None:
+        """Put Object Lock retention on a blob unless it already holds at least as long."""
+        if not (retention.lock_mode and retention.lock_days):
+            return
+        with _mapped(key, "blob"):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            if head.get("ObjectLockRetainUntilDate"):
+                return
+            self.client.put_object_retention(
+                Bucket=self.bucket,
+                Key=key,
+                Retention={
+                    "Mode": retention.lock_mode,
+                    "RetainUntilDate": datetime.now(UTC) + timedelta(days=retention.lock_days),
+                },
+            )
 
     def _copy_to_blob(self, key: str, target: str, retention: RetentionClass) -> None:
         from boto3.s3.transfer import TransferConfig
@@ -271,7 +295,7 @@ class S3Storage:
         # the same verified content, so the loser only adds an identical version.
         with _mapped(key, "upload"):
             self.client.copy(
-                source, self.bucket, target, ExtraArgs=_retention_args(retention), Config=config
+                source, self.bucket, target, ExtraArgs=_tagging_args(retention), Config=config
             )
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
@@ -337,6 +361,11 @@ def _retention_args(retention: RetentionClass) -> dict[str, Any]:
         args["Tagging"] = EPHEMERAL_TAGGING
         args["TaggingDirective"] = "REPLACE"
     return args
+
+
+def _tagging_args(retention: RetentionClass) -> dict[str, Any]:
+    """Copy arguments without the lock headers (``_apply_retention`` runs after the copy)."""
+    return {k: v for k, v in _retention_args(retention).items() if not k.startswith("ObjectLock")}
 
 
 def _check_manifest(digest: Digest, data: bytes) -> None:

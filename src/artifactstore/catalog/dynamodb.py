@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.expressions.update import Action
 from pynamodb.exceptions import (
     DoesNotExist,
     PutError,
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from artifactstore.catalog.models import (

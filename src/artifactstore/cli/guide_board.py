@@ -32,12 +32,14 @@ def load_schema_file(path: Path) -> tuple[str, dict[str, object]]:
 def manifest_command(run_dir: RunDirArg, schema: SchemaOpt = None) -> None:
     """Print a run's manifest and digest, offline: nothing is uploaded."""
     from artifactstore.domain.rundir import scan_run_directory
-    from artifactstore.domain.schemas import MetadataSchema
 
     with cli_errors():
         scan = scan_run_directory(run_dir)
         slug = "guide-board.run.v1"
         if schema is not None:
+            # jsonschema costs ~80 ms to import: only when there is something to validate.
+            from artifactstore.domain.schemas import MetadataSchema
+
             slug, body = load_schema_file(schema)
             MetadataSchema(slug, body).validate(scan.metadata)
         for message in scan.warnings:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from artifactstore import __version__
-from artifactstore.cli import guide_board, packages, remote
+from artifactstore.cli import guide_board, packages, remote, tokens
 
 # Rich reflows each paragraph, so a paragraph is one string without line breaks.
 HELP = "\n\n".join(
@@ -25,6 +25,7 @@ app = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=Fals
 app.add_typer(guide_board.app, name="guide-board")
 app.add_typer(packages.packages_app, name="packages")
 app.add_typer(packages.schemas_app, name="schemas")
+app.add_typer(tokens.app, name="tokens")
 remote.register(app)
 
 

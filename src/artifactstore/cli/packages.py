@@ -37,7 +37,12 @@ def list_command(
     cursor: str | None = None
     with cli_errors(), make_client() as client:
         while len(items) < limit:
-            params = {"producer": producer, "state": state, "cursor": cursor, "limit": limit}
+            params = {
+                "producer": producer,
+                "state": state,
+                "cursor": cursor,
+                "limit": min(limit - len(items), 1000),
+            }
             page = client.get_json("/packages", params)
             items.extend(page.get("items") or [])
             cursor = page.get("next_cursor")

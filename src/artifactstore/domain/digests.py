@@ -17,9 +17,10 @@ from artifactstore.errors import InvalidInput
 ALGORITHM = "blake3"
 _DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}")
 # Files at least this big go through blake3's multi-threaded mmap path; smaller ones are read
-# whole (bounded by this size) and hashed on a thread pool, many at a time.
+# whole (bounded by this size), and many of them are hashed on a thread pool in batches.
 MMAP_THRESHOLD = 1 << 20
 STREAM_CHUNK = 1 << 20
+HASH_BATCH = 256  # files per thread-pool task in hash_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +86,20 @@ def hash_file(path: Path | str) -> Digest:
 
 
 def hash_files(paths: Iterable[Path], workers: int | None = None) -> Iterator[Digest]:
-    """Hash many files, small ones in parallel; yields digests in the order of ``paths``."""
+    """Hash many files; yields digests in the order of ``paths``.
+
+    Files go to a thread pool in batches, so reads overlap on a cold cache; one future per file
+    made 10,000 cached 4 KiB files 3-5x slower than a plain loop (GIL hand-offs), a batch does not.
+    """
     ordered = list(paths)
-    if len(ordered) <= 1:
-        yield from (hash_file(p) for p in ordered)
+    if len(ordered) <= HASH_BATCH:
+        yield from map(hash_file, ordered)
         return
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) * 2)) as pool:
-        yield from pool.map(hash_file, ordered, chunksize=64)
+    batches = [ordered[i : i + HASH_BATCH] for i in range(0, len(ordered), HASH_BATCH)]
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        for digests in pool.map(_hash_batch, batches):
+            yield from digests
+
+
+def _hash_batch(paths: list[Path]) -> list[Digest]:
+    return [hash_file(p) for p in paths]

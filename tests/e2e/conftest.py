@@ -1,0 +1,126 @@
+"""The local stack (``localdev``) for end-to-end tests: free ports, state in a temp dir.
+
+One stack per session, started with ``python -m localdev.dev --background`` exactly as a person
+would, and stopped at the end. Guide-board release evidence goes to S3 (moto), everything else to
+the local backend, so both backends are driven by the tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / ".venv" / "bin" / "artifactstore"
+SCHEMA = ROOT / "schemas" / "guide-board.run.v1.json"
+MULTIPART_THRESHOLD = (
+    5 * 1024**2
+)  # the smallest S3 allows, so a test file of a few MiB is multipart
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """A running local stack and the environment the CLI needs to reach it."""
+
+    state_dir: Path
+    api_url: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log(self) -> Path:
+        """Where the stack's processes log (uvicorn's access log and moto's object writes)."""
+        return self.state_dir / "dev.log"
+
+    def upload_puts(self, package_id: str) -> int:
+        """PUTs of upload bytes for one package that reached storage (local or S3), per the log."""
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return sum(
+            1 for line in text.splitlines() if "PUT" in line and f"uploads/{package_id}" in line
+        )
+
+    def cli(
+        self, *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real ``artifactstore`` executable against this stack."""
+        return subprocess.run(
+            [str(CLI), *map(str, args)],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+
+    def popen(self, *args: str | Path) -> subprocess.Popen[str]:
+        """Start the CLI without waiting for it."""
+        return subprocess.Popen(
+            [str(CLI), *map(str, args)],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+
+
+def _dev(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "localdev.dev", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The local stack on free ports, or a skip when the ``localdev`` package is missing."""
+    if importlib.util.find_spec("localdev.dev") is None:
+        pytest.skip("local stack not available (the localdev package is missing)")
+    state_dir = tmp_path_factory.mktemp("localdev")
+    api_url = f"http://127.0.0.1:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STATE_HUB_"))}
+    env.update(
+        ARTIFACTSTORE_LOCALDEV_DIR=str(state_dir),
+        ARTIFACTSTORE_LOCAL_STORAGE_DIR=str(state_dir / "storage"),
+        ARTIFACTSTORE_LOCAL_AWS_PORT=str(_free_port()),
+        ARTIFACTSTORE_LOCAL_STATEHUB_PORT=str(_free_port()),
+        ARTIFACTSTORE_API_URL=api_url,
+        ARTIFACTSTORE_API_TOKEN="dev-token",
+        ARTIFACTSTORE_STORAGE_BACKEND_ROUTES="guide-board:release-evidence=s3,*:*=local",
+        ARTIFACTSTORE_MULTIPART_THRESHOLD=str(MULTIPART_THRESHOLD),
+        ARTIFACTSTORE_CLIENT_RETRIES="3",
+    )
+    started = _dev(env, "--background", "--timeout", "180")
+    if started.returncode != 0:
+        log = state_dir / "dev.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        pytest.fail(f"the local stack did not start:\n{started.stdout}{started.stderr}\n{tail}")
+    try:
+        yield Stack(state_dir, api_url, env)
+    finally:
+        _dev(env, "stop", "--timeout", "60")
+
+
+def offline_digest(stack: Stack, run: Path) -> str:
+    """The manifest digest ``guide-board manifest`` computes without the service."""
+    done = stack.cli("guide-board", "manifest", run, "--schema", SCHEMA)
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["manifest_digest"])
