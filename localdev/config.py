@@ -43,7 +43,7 @@ class DevConfig:
             statehub_port=int(env("ARTIFACTSTORE_LOCAL_STATEHUB_PORT", "8001")),
             schedule_seconds=float(env("ARTIFACTSTORE_LOCAL_SCHEDULE_SECONDS", "60")),
             autosave_seconds=float(env("ARTIFACTSTORE_LOCAL_AUTOSAVE_SECONDS", "30")),
-            api_app=env("ARTIFACTSTORE_LOCAL_API_APP", "artifactstore.api.app:create_app"),
+            api_app=env("ARTIFACTSTORE_LOCAL_API_APP", "localdev.api_app:create_local_app"),
         )
 
     @property

@@ -153,6 +153,8 @@ class DevStack:
                 hub.url,
                 hub.url,
             )
+        if cfg.api_app.startswith("localdev.api_app:"):
+            log.info("the API also answers %s/progress/ as the stand-in (same log)", cfg.api_url)
         else:
             log.info("State Hub: %s", env["STATE_HUB_URL"])
         self._spawn_api(env)
@@ -175,6 +177,8 @@ class DevStack:
         env.setdefault("ARTIFACTSTORE_API_TOKEN", "dev-token")
         env.setdefault("ARTIFACTSTORE_LOCAL_STORAGE_DIR", str(cfg.path("storage")))
         env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        # the API's /progress/ stand-in routes (localdev.api_app) share the 8001 stand-in's log
+        env["ARTIFACTSTORE_LOCAL_STATEHUB_EVENTS"] = str(cfg.path("statehub-events.jsonl"))
         env.update(FAKE_AWS)
         env.update(stack_env)
         env["PYTHONUNBUFFERED"] = "1"

@@ -172,6 +172,9 @@ class MotoServer:
         class QuietHandler(MotoRequestHandler):
             """moto's handler (keeps S3 metadata headers with underscores), without access log."""
 
+            # keep-alive: botocore reuses connections instead of one TCP connect per request
+            protocol_version = "HTTP/1.1"
+
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 return None
 

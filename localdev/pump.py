@@ -22,6 +22,7 @@ import base64
 import importlib.util
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -149,8 +150,12 @@ class Pump:
         handler_overrides: dict[str, Path] | None = None,
         schedule_seconds: float | None = 60.0,
         wait_seconds: int = 2,
+        concurrency: int = 4,
     ) -> None:
         self.stack = stack
+        # Lambda runs many verifier instances at once (the template caps it at 50); a few
+        # polling threads per SQS subscription play that here.
+        self._concurrency = max(1, concurrency)
         self.root = root
         self._overrides = handler_overrides or {}
         self._schedule_seconds = schedule_seconds
@@ -329,10 +334,14 @@ class Pump:
     def start(self) -> None:
         """One polling thread per subscription, plus the scheduler."""
         for sub in self.subscriptions:
-            thread = threading.Thread(
-                target=self._loop, args=(sub,), name=f"pump-{sub.function}", daemon=True
-            )
-            self._threads.append(thread)
+            for worker in range(self._concurrency if sub.kind == "sqs" else 1):
+                thread = threading.Thread(
+                    target=self._loop,
+                    args=(sub,),
+                    name=f"pump-{sub.function}-{worker}",
+                    daemon=True,
+                )
+                self._threads.append(thread)
         if self._schedule_seconds and self.stack.schedules:
             self._threads.append(
                 threading.Thread(target=self._scheduler, name="pump-schedule", daemon=True)
@@ -372,6 +381,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stack", type=Path, default=Path(".localdev/stack.json"))
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--schedule-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(os.environ.get("ARTIFACTSTORE_LOCAL_PUMP_CONCURRENCY", "4")),
+        help="concurrent invocations per SQS-triggered function (Lambda's concurrency)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s pump     %(message)s", datefmt="%H:%M:%S"
@@ -380,7 +395,12 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     for noisy in ("pynamodb", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    pump = Pump(LocalStack.read(args.stack), args.root, schedule_seconds=args.schedule_seconds)
+    pump = Pump(
+        LocalStack.read(args.stack),
+        args.root,
+        schedule_seconds=args.schedule_seconds,
+        concurrency=args.concurrency,
+    )
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

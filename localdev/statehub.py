@@ -8,6 +8,7 @@ The file survives restarts, like the rest of ``.localdev/``.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import threading
@@ -23,7 +24,11 @@ _PATHS = ("/progress", "/progress/")
 
 
 class EventLog:
-    """Append-only JSON-lines store of received events."""
+    """Append-only JSON-lines store of received events.
+
+    Two processes append to one file (the stand-in thread in ``make dev`` and the API's
+    ``/progress/`` routes, see ``localdev.api_app``), so each append holds an exclusive lock.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -36,7 +41,9 @@ class EventLog:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
                 handle.write(line)
+                handle.flush()
         return record
 
     def all(self) -> list[dict[str, Any]]:
@@ -44,7 +51,9 @@ class EventLog:
         with self._lock:
             if not self.path.exists():
                 return []
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            with self.path.open(encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_SH)
+                lines = handle.read().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
 

@@ -19,12 +19,11 @@ AWS_TEST_ENV = {
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on a free port; AWS clients in this process are pointed at it."""
-    from moto.server import ThreadedMotoServer
+    from localdev.motoserver import MotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = MotoServer()  # the local stack's own server: keep-alive, no state file
     server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
+    url = server.endpoint
     saved = {k: os.environ.get(k) for k in [*AWS_TEST_ENV, "AWS_ENDPOINT_URL"]}
     os.environ.update(AWS_TEST_ENV)
     os.environ["AWS_ENDPOINT_URL"] = url

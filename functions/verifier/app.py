@@ -25,7 +25,6 @@ from artifactstore.settings import service_settings
 logger = Logger(service="artifactstore")
 tracer = Tracer(service="artifactstore")
 metrics = Metrics(namespace="artifactstore", service="artifactstore")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def backend_of(bucket: str) -> str | None:
@@ -57,6 +56,9 @@ def handle_record(record: SQSRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """One SQS batch; failed records are reported, the rest acknowledged."""
+    # A processor per invocation: it keeps per-batch state, and the local pump (unlike
+    # Lambda) runs several invocations of this module at once.
+    processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
     )

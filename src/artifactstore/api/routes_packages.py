@@ -37,7 +37,11 @@ def _created_view(outcome: packages.CreateOutcome) -> dict[str, Any]:
     }
 
 
-@router.post("/packages", status_code=201)
+@router.post(
+    "/packages",
+    status_code=201,
+    responses={200: {"description": "The open draft resumed, or the sealed package reused"}},
+)
 def create_package(body: PackageBody, response: Response, principal: Writer) -> dict[str, Any]:
     """Create a draft (201), resume it or reuse the sealed package (200), or 409."""
     principal.require_producer(body.producer)
@@ -58,9 +62,9 @@ def create_package(body: PackageBody, response: Response, principal: Writer) -> 
 
 @router.get("/packages", dependencies=[READ])
 def list_packages(
-    producer: str | None = None,
+    producer: Annotated[str | None, Query(pattern=packages.PRODUCER_PATTERN)] = None,
     state: PackageState | None = None,
-    key: str | None = None,
+    key: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -128,7 +132,10 @@ def complete_multipart(
     return {"package_id": package_id, "digest": body.digest, "status": "completed"}
 
 
-@router.post("/packages/{package_id}/finalize")
+@router.post(
+    "/packages/{package_id}/finalize",
+    responses={202: {"description": "Waiting for verification (waiting_for blobs)"}},
+)
 def finalize_package(package_id: str, response: Response, principal: Writer) -> dict[str, Any]:
     """200 sealed, 202 waiting for verification, 409 with the rejected files."""
     svc = services()

@@ -15,7 +15,12 @@ from artifactstore.service.factory import services
 router = APIRouter(tags=["metadata schemas"], responses=ERROR_RESPONSES)
 
 
-@router.post("/metadata-schemas", status_code=201, dependencies=[WRITE])
+@router.post(
+    "/metadata-schemas",
+    status_code=201,
+    dependencies=[WRITE],
+    responses={200: {"description": "The identical body is registered already"}},
+)
 def register_schema(body: SchemaBody, response: Response) -> dict[str, Any]:
     """Register a schema: 201 new, 200 the identical body again, 409 another body."""
     created, view = schemas.register_schema(services(), body.slug, body.json_schema)

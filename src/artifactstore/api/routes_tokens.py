@@ -10,6 +10,7 @@ from artifactstore.api.auth import ADMIN, SCOPES, issue_token
 from artifactstore.api.errors import ERROR_RESPONSES
 from artifactstore.api.models import TokenBody
 from artifactstore.errors import InvalidInput, NotFound
+from artifactstore.service import packages
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["tokens"], responses=ERROR_RESPONSES, dependencies=[ADMIN])
@@ -20,7 +21,13 @@ def create_token(body: TokenBody) -> dict[str, Any]:
     """Issue a token; its secret is shown once."""
     unknown = sorted(set(body.scopes) - set(SCOPES))
     if unknown:
-        raise InvalidInput(f"unknown scope(s): {', '.join(unknown)}", code="invalid_scope")
+        raise InvalidInput(
+            f"unknown scope(s): {', '.join(unknown)} (known: {', '.join(SCOPES)})",
+            code="invalid_scope",
+            details={"unknown": unknown},
+        )
+    for producer in body.producers or ():
+        packages.validate_producer(producer)
     return issue_token(services(), body.name, body.scopes, body.producers)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +19,7 @@ from pynamodb.exceptions import (
     UpdateError,
 )
 from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from artifactstore.catalog.models import (
@@ -39,12 +43,13 @@ from artifactstore.domain.packages import (
     PackageState,
     Page,
 )
-from artifactstore.domain.schemas import MetadataSchema
+from artifactstore.domain.schemas import SLUG_RE, MetadataSchema
 from artifactstore.errors import ArtifactStoreError, Conflict, InvalidInput, NotFound
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
 PKG_SK = "PKG"
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 OUTBOX = "OUTBOX"
 
 
@@ -71,19 +76,39 @@ def _encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
 
 
-def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    """Opaque cursor back to a DynamoDB start key; a bad one is ``invalid_cursor`` (a 400)."""
+def decode_cursor(
+    cursor: str | None, fixed: dict[str, str], free: tuple[str, ...] = ("pk", "sk")
+) -> dict[str, Any] | None:
+    """Opaque cursor back to a DynamoDB start key; a bad one is ``invalid_cursor`` (a 400).
+
+    A start key must name exactly the attributes of the table or index queried, hold the
+    partition queried (``fixed``), and only short strings: DynamoDB answers anything else
+    with a ValidationException, which would otherwise surface as a 500.
+    """
     if not cursor:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as exc:
         raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
-    if not isinstance(key, dict) or not all(
-        isinstance(v, dict) and set(v) <= {"S", "N"} for v in key.values()
+    wanted = set(fixed) | set(free)
+    if (
+        not isinstance(key, dict)
+        or set(key) != wanted
+        or not all(_short_string(v) for v in key.values())
+        or any(key[name]["S"] != value for name, value in fixed.items())
     ):
         raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
     return key
+
+
+def _short_string(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"S"}
+        and isinstance(value["S"], str)
+        and 0 < len(value["S"].encode("utf-8", "surrogatepass")) <= 1024
+    )
 
 
 def _code(error: Exception) -> str | None:
@@ -126,12 +151,36 @@ def _order_key(when: datetime, package_id: str) -> str:
 class DynamoCatalog:
     """The catalog on one DynamoDB table; every state change is conditional."""
 
-    def __init__(self, table_name: str, region: str | None = None) -> None:
+    def __init__(self, table_name: str, region: str | None = None, writers: int = 8) -> None:
         bind_table(table_name, region)
         self._region = region
+        self._writers = writers
+        self._conn: Connection | None = None
+        self._conn_lock = threading.Lock()
 
     def _connection(self) -> Connection:
-        return Connection(region=self._region)
+        """One connection for transactions (a botocore client is thread-safe; building one
+        per call would reload the service model every time)."""
+        with self._conn_lock:
+            if self._conn is None:
+                self._conn = Connection(region=self._region)
+            return self._conn
+
+    def _batch_save(self, items: Sequence[Model]) -> None:
+        """Batch-write many items, slices in parallel (each slice in 25-item requests)."""
+        slices = [items[i : i + 500] for i in range(0, len(items), 500)]
+
+        def write(chunk: Sequence[Model]) -> None:
+            with type(chunk[0]).batch_write() as batch:
+                for item in chunk:
+                    batch.save(item)
+
+        if len(slices) <= 1:
+            for chunk in slices:
+                write(chunk)
+            return
+        with ThreadPoolExecutor(min(self._writers, len(slices))) as pool:
+            list(pool.map(write, slices))
 
     # -- schemas -----------------------------------------------------------------------------
 
@@ -158,6 +207,8 @@ class DynamoCatalog:
 
     def get_schema_item(self, slug: str) -> SchemaModel:
         """The stored schema item, or NotFound."""
+        if not SLUG_RE.fullmatch(slug):
+            raise NotFound(f"no metadata schema {slug!r}", code="schema_not_found")
         try:
             return SchemaModel.get("SCHEMA", slug, consistent_read=True)
         except DoesNotExist as exc:
@@ -165,7 +216,8 @@ class DynamoCatalog:
 
     def list_schemas(self, limit: int, cursor: str | None) -> Page[SchemaModel]:
         """Registered schemas by slug."""
-        result = SchemaModel.query("SCHEMA", limit=limit, last_evaluated_key=decode_cursor(cursor))
+        start = decode_cursor(cursor, {"pk": "SCHEMA"}, ("sk",))
+        result = SchemaModel.query("SCHEMA", limit=limit, last_evaluated_key=start)
         items = list(result)
         return Page(items, _encode_cursor(result.last_evaluated_key))
 
@@ -245,6 +297,8 @@ class DynamoCatalog:
         return claim.package_id, claim.content_digest
 
     def _package_item(self, package_id: str) -> PackageModel:
+        if not _UUID_RE.fullmatch(package_id):
+            raise NotFound(f"no package {package_id!r}", code="package_not_found")
         try:
             return PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
         except DoesNotExist as exc:
@@ -264,7 +318,6 @@ class DynamoCatalog:
         cursor: str | None,
     ) -> Page[PackageRecord]:
         """Packages newest first, by producer or by state (or both)."""
-        start = decode_cursor(cursor)
         condition = None
         if state is not None and producer is not None:
             condition = PackageModel.state == state
@@ -272,16 +325,20 @@ class DynamoCatalog:
             key_condition = PackageModel.idempotency_key == key
             condition = key_condition if condition is None else condition & key_condition
         if producer is not None:
+            partition = item_key("PRODUCER", producer)
+            start = decode_cursor(cursor, {"gsi1pk": partition}, ("gsi1sk", "pk", "sk"))
             result = PackageModel.by_producer.query(
-                item_key("PRODUCER", producer),
+                partition,
                 scan_index_forward=False,
                 filter_condition=condition,
                 limit=limit,
                 last_evaluated_key=start,
             )
         else:
+            partition = item_key("STATE", state or PackageState.SEALED.value)
+            start = decode_cursor(cursor, {"gsi2pk": partition}, ("gsi2sk", "pk", "sk"))
             result = PackageModel.by_state.query(
-                item_key("STATE", state or PackageState.SEALED.value),
+                partition,
                 scan_index_forward=False,
                 filter_condition=condition,
                 limit=limit,
@@ -300,34 +357,36 @@ class DynamoCatalog:
         """
         verified_hex = verified_hex or set()
         pk = item_key("PKG", package_id)
-        blobs: dict[str, int] = {}
-        with PackageFileModel.batch_write() as batch:
-            for f in files:
-                batch.save(
-                    PackageFileModel(
-                        pk,
-                        "FILE#" + f.path,
-                        path=f.path,
-                        size=f.size,
-                        digest=str(f.digest),
-                        executable=f.executable,
-                    )
+        blobs: dict[str, int] = {f.digest.hex: f.size for f in files}
+        self._batch_save(
+            [
+                PackageFileModel(
+                    pk,
+                    "FILE#" + f.path,
+                    path=f.path,
+                    size=f.size,
+                    digest=str(f.digest),
+                    executable=f.executable,
                 )
-                blobs[f.digest.hex] = f.size
+                for f in files
+            ]
+        )
         # Called once, right after the package was created: no blob item can exist yet, so
         # batch writes cannot reset a verified one.
-        with PackageBlobModel.batch_write() as blob_batch:
-            for hex_digest, size in blobs.items():
-                status = BlobStatus.VERIFIED if hex_digest in verified_hex else BlobStatus.PENDING
-                blob_batch.save(
-                    PackageBlobModel(
-                        pk,
-                        "BLOB#" + hex_digest,
-                        digest="blake3:" + hex_digest,
-                        size=size,
-                        status=status.value,
-                    )
+        self._batch_save(
+            [
+                PackageBlobModel(
+                    pk,
+                    "BLOB#" + hex_digest,
+                    digest="blake3:" + hex_digest,
+                    size=size,
+                    status=(
+                        BlobStatus.VERIFIED if hex_digest in verified_hex else BlobStatus.PENDING
+                    ).value,
                 )
+                for hex_digest, size in blobs.items()
+            ]
+        )
 
     def mark_files_complete(self, package_id: str) -> None:
         """Record that every file and blob item of the package is written."""
@@ -359,7 +418,7 @@ class DynamoCatalog:
             pk,
             PackageFileModel.sk.startswith("FILE#"),
             limit=limit,
-            last_evaluated_key=decode_cursor(cursor),
+            last_evaluated_key=decode_cursor(cursor, {"pk": pk}, ("sk",)),
         )
         files = list(result)
         wanted = {(pk, "BLOB#" + Digest.parse(f.digest).hex) for f in files}

@@ -8,21 +8,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from referencing.exceptions import Unresolvable
+
 from artifactstore.catalog.dynamodb import KeyTaken, StaleWrite
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
 from artifactstore.domain.retention import resolve_retention_class
 from artifactstore.domain.schemas import MetadataSchema
-from artifactstore.errors import Conflict, InvalidInput
+from artifactstore.errors import Conflict, InvalidInput, NotFound
 from artifactstore.ports import UploadTarget, upload_key
 from artifactstore.service.context import Services
 from artifactstore.service.schemas import get_schema
 from artifactstore.service.sealing import try_seal
 
 MAX_FILES = 100_000
+# The package item (at most 400 KB in DynamoDB) carries the metadata; leave room for the rest.
+MAX_METADATA_BYTES = 256 * 1024
+MAX_KEY_BYTES = 1024  # (producer, key) is a DynamoDB partition key: at most 2048 bytes
+# A file's catalog sort key is "FILE#" + its path; DynamoDB sort keys hold at most 1024 bytes.
+MAX_STORED_PATH_BYTES = 1024 - len("FILE#")
 TARGETS_PER_PAGE = 1000
-_PRODUCER_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+PRODUCER_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+_PRODUCER_RE = re.compile(PRODUCER_PATTERN)
 
 
 @dataclass(slots=True)
@@ -51,17 +59,29 @@ class CreateOutcome:
     missing_blobs: int
 
 
+def validate_producer(producer: object) -> str:
+    """A producer is a slug: ``^[a-z0-9][a-z0-9._-]{0,63}$``."""
+    if not isinstance(producer, str) or not _PRODUCER_RE.fullmatch(producer):
+        raise InvalidInput(
+            f"invalid producer {producer!r}: expected {PRODUCER_PATTERN}",
+            code="invalid_producer",
+            details={"producer": producer},
+        )
+    return producer
+
+
 def validate_identity(producer: object, key: object) -> tuple[str, str]:
     """Producer is a slug; the key is 1..512 printable characters."""
-    if not isinstance(producer, str) or not _PRODUCER_RE.fullmatch(producer):
-        raise InvalidInput(f"invalid producer {producer!r}", code="invalid_producer")
+    producer = validate_producer(producer)
     if (
         not isinstance(key, str)
         or not 0 < len(key) <= 512
+        or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
         or any(ord(c) < 0x20 or ord(c) == 0x7F for c in key)
     ):
         raise InvalidInput(
-            "idempotency_key must be 1..512 characters without control characters",
+            "idempotency_key must be 1..512 characters (at most 1024 UTF-8 bytes) without "
+            "control characters",
             code="invalid_idempotency_key",
         )
     return producer, key
@@ -79,11 +99,25 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
     if len(request.files) > MAX_FILES:
         raise InvalidInput(f"at most {MAX_FILES} files per package", code="too_many_files")
     retention = resolve_retention_class(svc.retention_classes, request.retention_class)
-    schema: MetadataSchema = get_schema(svc, request.schema)
-    schema.validate(request.metadata)
+    schema = _known_schema(svc, request.schema)
+    try:
+        schema.validate(request.metadata)
+    except Unresolvable as exc:
+        raise InvalidInput(
+            f"schema {schema.slug!r} has a $ref that cannot be resolved: {exc}",
+            code="schema_unresolvable",
+            details={"schema": schema.slug},
+        ) from exc
+    if len(canonical_json(request.metadata)) > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            f"metadata is over {MAX_METADATA_BYTES} bytes (as RFC 8785 JSON)",
+            code="metadata_too_large",
+            details={"limit": MAX_METADATA_BYTES},
+        )
     manifest = Manifest.build(
         request.producer, request.idempotency_key, schema.slug, request.metadata, request.files
     )
+    _check_storable_paths(manifest)
     backend = svc.routes.resolve(request.producer, retention.name)
     fingerprint = content_digest(manifest, retention.name)
     for _ in range(3):
@@ -101,6 +135,30 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
                 continue
         return _existing(svc, existing, fingerprint, manifest)
     raise Conflict("the idempotency key is being claimed concurrently; retry", code="busy")
+
+
+def _check_storable_paths(manifest: Manifest) -> None:
+    """Refuse, before any write, paths the catalog cannot key."""
+    for entry in manifest.files:
+        if len(entry.path.encode("utf-8")) > MAX_STORED_PATH_BYTES:
+            raise InvalidInput(
+                f"invalid path {entry.path[:40]!r}...: longer than {MAX_STORED_PATH_BYTES} "
+                "UTF-8 bytes, the most the catalog stores",
+                code="invalid_path",
+                details={"path": entry.path, "limit": MAX_STORED_PATH_BYTES},
+            )
+
+
+def _known_schema(svc: Services, slug: str) -> MetadataSchema:
+    """The schema a request names; one never registered is the request's fault (a 422)."""
+    try:
+        return get_schema(svc, slug)
+    except NotFound as exc:
+        raise InvalidInput(
+            f"unknown metadata schema {slug!r}; register it first (POST /metadata-schemas)",
+            code="unknown_schema",
+            details={"schema": slug},
+        ) from exc
 
 
 def _new_draft(

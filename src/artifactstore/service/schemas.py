@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 from artifactstore.domain.schemas import MetadataSchema
+from artifactstore.errors import InvalidInput
 from artifactstore.service.context import Services
+
+MAX_SCHEMA_BYTES = 256 * 1024  # one DynamoDB item holds it (at most 400 KB)
 
 
 def register_schema(
@@ -14,6 +17,12 @@ def register_schema(
 ) -> tuple[bool, dict[str, Any]]:
     """Register (or re-register identically); returns (created, view)."""
     schema = MetadataSchema.create(slug, json_schema)
+    if len(schema.canonical_bytes) > MAX_SCHEMA_BYTES:
+        raise InvalidInput(
+            f"json_schema is over {MAX_SCHEMA_BYTES} bytes (as RFC 8785 JSON)",
+            code="schema_too_large",
+            details={"limit": MAX_SCHEMA_BYTES},
+        )
     created, created_at = svc.catalog.put_schema(schema, svc.clock())
     return created, {
         "slug": schema.slug,
