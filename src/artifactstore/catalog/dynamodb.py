@@ -18,6 +18,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.condition import Condition, Or
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -538,8 +539,16 @@ class DynamoCatalog:
                 return False
             raise
 
-    def expire(self, package_id: str, now: datetime) -> bool:
-        """draft → expired when its TTL passed; False if it sealed or expired meanwhile."""
+    @staticmethod
+    def _expirable(now: datetime, abandoned_before: datetime) -> Condition:
+        """Past its TTL, or abandoned by a creator that never finished its file list."""
+        abandoned: Condition = (PackageModel.files_complete == False) & (  # noqa: E712
+            PackageModel.created_at < abandoned_before
+        )
+        return Or(PackageModel.expires_at < now, abandoned)
+
+    def expire(self, package_id: str, now: datetime, abandoned_before: datetime) -> bool:
+        """draft → expired (see ``_expirable``); False if it sealed or expired meanwhile."""
         try:
             PackageModel(item_key("PKG", package_id), PKG_SK).update(
                 actions=[
@@ -547,7 +556,7 @@ class DynamoCatalog:
                     PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
                 ],
                 condition=(PackageModel.state == PackageState.DRAFT.value)
-                & (PackageModel.expires_at < now),
+                & self._expirable(now, abandoned_before),
             )
             return True
         except UpdateError as exc:
@@ -555,11 +564,13 @@ class DynamoCatalog:
                 return False
             raise
 
-    def expired_drafts(self, now: datetime, limit: int = 100) -> list[PackageRecord]:
-        """Drafts whose TTL passed."""
+    def expired_drafts(
+        self, now: datetime, abandoned_before: datetime, limit: int = 100
+    ) -> list[PackageRecord]:
+        """Drafts to expire, oldest first (see ``_expirable``)."""
         result = PackageModel.by_state.query(
             item_key("STATE", PackageState.DRAFT.value),
-            filter_condition=PackageModel.expires_at < now,
+            filter_condition=self._expirable(now, abandoned_before),
             limit=limit,
         )
         return [_to_record(i) for i in result]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,6 +15,7 @@ from artifactstore.service.context import Services
 
 logger = Logger(service="artifactstore", child=True)
 SEALED_EVENT = "ArtifactPackageSealed"
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
 def build_manifest(svc: Services, record: PackageRecord) -> Manifest:
@@ -89,11 +91,16 @@ def sweep_outbox(svc: Services) -> int:
 
 
 def expire_drafts(svc: Services) -> int:
-    """Drafts past their TTL become ``expired``; their pending uploads are deleted."""
+    """Drafts past their TTL become ``expired``; their pending uploads are deleted.
+
+    A draft whose creator died before its file list was complete is expired after
+    ``ABANDONED_AFTER``, so the producer's next attempt gets a fresh draft under the same key.
+    """
     now = svc.clock()
+    abandoned_before = now - ABANDONED_AFTER
     count = 0
-    for record in svc.catalog.expired_drafts(now):
-        if not svc.catalog.expire(record.package_id, now):
+    for record in svc.catalog.expired_drafts(now, abandoned_before):
+        if not svc.catalog.expire(record.package_id, now, abandoned_before):
             continue
         count += 1
         storage = svc.storage(record.backend)
