@@ -125,6 +125,17 @@ class PackageBody(_Body):
     files: list[FileBody]  # at most 100,000: the service's too_many_files
     run_dir: StrictStr | None = Field(None, max_length=4096)
     links: LinksBody | None = None
+    # A list too big for one request: send its first part here and the rest through
+    # POST /packages/{id}/files; ``manifest_digest`` is what the whole list must give.
+    manifest_digest: StrictStr | None = Field(None, json_schema_extra={"pattern": DIGEST})
+    file_count: StrictInt | None = Field(None, ge=0, le=100_000)
+
+
+class FilesPartBody(_Body):
+    """``POST /packages/{id}/files``: one more part of a file list; ``complete`` closes it."""
+
+    files: list[FileBody]
+    complete: StrictBool = False
 
 
 class PartBody(_Strict):

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from artifactstore.api.auth import READ, Principal, require
 from artifactstore.api.errors import ERROR_RESPONSES
-from artifactstore.api.models import CompleteMultipartBody, PackageBody
+from artifactstore.api.models import CompleteMultipartBody, FilesPartBody, PackageBody
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
@@ -31,6 +31,7 @@ def _created_view(outcome: packages.CreateOutcome) -> dict[str, Any]:
         "file_count": record.file_count,
         "total_bytes": record.total_bytes,
         "backend": record.backend,
+        "files_complete": record.files_complete,
         "missing_blobs": outcome.missing_blobs,
         "upload_targets": [t.to_json() for t in outcome.targets],
         "next_upload_targets_cursor": outcome.next_cursor,
@@ -54,10 +55,22 @@ def create_package(body: PackageBody, response: Response, principal: Writer) -> 
         files=[FileEntry.from_json(f.model_dump()) for f in body.files],
         run_dir=body.run_dir,
         links=body.links.model_dump(exclude_none=True) if body.links else {},
+        declared_manifest_digest=body.manifest_digest,
+        file_count=body.file_count,
     )
     outcome = packages.create_or_resume(services(), request)
     response.status_code = 201 if outcome.created else 200
     return _created_view(outcome)
+
+
+@router.post("/packages/{package_id}/files")
+def add_files(package_id: str, body: FilesPartBody, principal: Writer) -> dict[str, Any]:
+    """Add a part of a file list too big for one request; ``complete`` closes the list and
+    answers with the first upload targets (idempotent: a part sent twice changes nothing)."""
+    svc = services()
+    principal.require_producer(svc.catalog.get_package(package_id).producer)
+    files = [FileEntry.from_json(f.model_dump()) for f in body.files]
+    return _created_view(packages.add_files_part(svc, package_id, files, body.complete))
 
 
 @router.get("/packages", dependencies=[READ])

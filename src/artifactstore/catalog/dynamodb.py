@@ -7,7 +7,6 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +19,9 @@ from pynamodb.exceptions import (
 )
 from pynamodb.expressions.condition import Condition, Or
 from pynamodb.expressions.update import Action
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from artifactstore.catalog import file_lists
 from artifactstore.catalog.models import (
     BlobModel,
     KeyClaimModel,
@@ -137,6 +136,7 @@ def _to_record(item: PackageModel) -> PackageRecord:
         rejected_count=int(item.rejected_count or 0),
         finalize_requested=bool(item.finalize_requested),
         files_complete=bool(item.files_complete),
+        files_in_parts=bool(item.files_in_parts),
         manifest_digest=item.manifest_digest,
         sealed_at=item.sealed_at,
         run_dir=item.run_dir,
@@ -152,10 +152,9 @@ def _order_key(when: datetime, package_id: str) -> str:
 class DynamoCatalog:
     """The catalog on one DynamoDB table; every state change is conditional."""
 
-    def __init__(self, table_name: str, region: str | None = None, writers: int = 8) -> None:
+    def __init__(self, table_name: str, region: str | None = None) -> None:
         bind_table(table_name, region)
         self._region = region
-        self._writers = writers
         self._conn: Connection | None = None
         self._conn_lock = threading.Lock()
 
@@ -166,22 +165,6 @@ class DynamoCatalog:
             if self._conn is None:
                 self._conn = Connection(region=self._region)
             return self._conn
-
-    def _batch_save(self, items: Sequence[Model]) -> None:
-        """Batch-write many items, slices in parallel (each slice in 25-item requests)."""
-        slices = [items[i : i + 500] for i in range(0, len(items), 500)]
-
-        def write(chunk: Sequence[Model]) -> None:
-            with type(chunk[0]).batch_write() as batch:
-                for item in chunk:
-                    batch.save(item)
-
-        if len(slices) <= 1:
-            for chunk in slices:
-                write(chunk)
-            return
-        with ThreadPoolExecutor(min(self._writers, len(slices))) as pool:
-            list(pool.map(write, slices))
 
     # -- schemas -----------------------------------------------------------------------------
 
@@ -242,6 +225,7 @@ class DynamoCatalog:
             total_bytes=record.total_bytes,
             blob_count=record.blob_count,
             verified_count=record.verified_count,
+            files_in_parts=record.files_in_parts,
             created_at=record.created_at,
             expires_at=record.expires_at,
             run_dir=record.run_dir,
@@ -351,43 +335,10 @@ class DynamoCatalog:
     def add_files(
         self, package_id: str, files: Sequence[FileEntry], verified_hex: set[str] | None = None
     ) -> None:
-        """Write file and blob items (batch writes; re-writing the same items is harmless).
-
-        Blobs in ``verified_hex`` are already held by the backend and start out verified (the
-        package's ``verified_count`` was created with their number).
-        """
-        verified_hex = verified_hex or set()
-        pk = item_key("PKG", package_id)
-        blobs: dict[str, int] = {f.digest.hex: f.size for f in files}
-        self._batch_save(
-            [
-                PackageFileModel(
-                    pk,
-                    "FILE#" + f.path,
-                    path=f.path,
-                    size=f.size,
-                    digest=str(f.digest),
-                    executable=f.executable,
-                )
-                for f in files
-            ]
-        )
-        # Called once, right after the package was created: no blob item can exist yet, so
-        # batch writes cannot reset a verified one.
-        self._batch_save(
-            [
-                PackageBlobModel(
-                    pk,
-                    "BLOB#" + hex_digest,
-                    digest="blake3:" + hex_digest,
-                    size=size,
-                    status=(
-                        BlobStatus.VERIFIED if hex_digest in verified_hex else BlobStatus.PENDING
-                    ).value,
-                )
-                for hex_digest, size in blobs.items()
-            ]
-        )
+        """Write the file and blob items of a list written in one go (see ``file_lists``)."""
+        file_lists.add_file_items(package_id, files)
+        blobs = {f.digest.hex: f.size for f in files}
+        file_lists.add_blob_items(package_id, blobs, verified_hex or set())
 
     def mark_files_complete(self, package_id: str) -> None:
         """Record that every file and blob item of the package is written."""

@@ -90,6 +90,9 @@ class PackageModel(_Item):
     rejected_count = NumberAttribute(default=0)
     finalize_requested = BooleanAttribute(default=False)
     files_complete = BooleanAttribute(default=False)
+    files_in_parts = BooleanAttribute(default=False)
+    list_writer = UnicodeAttribute(null=True)  # who completes an incomplete file list
+    list_writer_at = UTCDateTimeAttribute(null=True)
     manifest_digest = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()

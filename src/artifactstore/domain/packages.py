@@ -49,6 +49,7 @@ class PackageRecord:
     rejected_count: int = 0
     finalize_requested: bool = False
     files_complete: bool = False
+    files_in_parts: bool = False
     manifest_digest: str | None = None
     sealed_at: datetime | None = None
     run_dir: str | None = None

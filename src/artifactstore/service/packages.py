@@ -18,7 +18,9 @@ from artifactstore.domain.retention import resolve_retention_class
 from artifactstore.domain.schemas import MetadataSchema
 from artifactstore.errors import Conflict, InvalidInput, NotFound
 from artifactstore.ports import UploadTarget, upload_key
+from artifactstore.service import file_lists
 from artifactstore.service.context import Services
+from artifactstore.service.file_lists import fingerprint_of
 from artifactstore.service.schemas import get_schema
 from artifactstore.service.sealing import try_seal
 
@@ -45,6 +47,15 @@ class NewPackage:
     files: list[FileEntry]
     run_dir: str | None = None
     links: dict[str, Any] = field(default_factory=dict)
+    # A list too big for one request: ``files`` is its first part, ``file_count`` the whole,
+    # ``declared_manifest_digest`` what the complete list must give.
+    declared_manifest_digest: str | None = None
+    file_count: int | None = None
+
+    @property
+    def in_parts(self) -> bool:
+        """Whether more files follow through ``POST /packages/{id}/files``."""
+        return self.file_count is not None and self.file_count != len(self.files)
 
 
 @dataclass(slots=True)
@@ -87,10 +98,31 @@ def validate_identity(producer: object, key: object) -> tuple[str, str]:
     return producer, key
 
 
-def content_digest(manifest: Manifest, retention_class: str) -> str:
-    """What one (producer, key) names forever: the manifest and its retention class."""
-    body = {"manifest_digest": str(manifest.digest()), "retention_class": retention_class}
-    return str(Digest.of_bytes(canonical_json(body)))
+def _fingerprint(request: NewPackage, manifest: Manifest, retention_class: str) -> str:
+    """The content the key names: declared (a list in parts) or computed, checked if both."""
+    declared = request.declared_manifest_digest
+    if declared is not None:
+        Digest.parse(declared)
+    if request.file_count is not None and not len(request.files) <= request.file_count <= MAX_FILES:
+        raise InvalidInput(
+            f"file_count must be between the files sent ({len(request.files)}) and {MAX_FILES}",
+            code="invalid_file_count",
+        )
+    if request.in_parts:
+        if declared is None:
+            raise InvalidInput(
+                "a file list sent in parts needs the manifest_digest it must give",
+                code="manifest_digest_required",
+            )
+        return fingerprint_of(declared, retention_class)
+    computed = str(manifest.digest())
+    if declared is not None and declared != computed:
+        raise InvalidInput(
+            "the files sent do not give the declared manifest digest",
+            code="manifest_mismatch",
+            details={"declared": declared, "computed": computed},
+        )
+    return fingerprint_of(computed, retention_class)
 
 
 def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
@@ -119,7 +151,7 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
     )
     _check_storable_paths(manifest)
     backend = svc.routes.resolve(request.producer, retention.name)
-    fingerprint = content_digest(manifest, retention.name)
+    fingerprint = _fingerprint(request, manifest, retention.name)
     for _ in range(3):
         claim = svc.catalog.find_claim(request.producer, request.idempotency_key)
         if claim is None:
@@ -133,7 +165,7 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
                 return _new_draft(svc, request, manifest, backend, fingerprint, existing.package_id)
             except StaleWrite:
                 continue
-        return _existing(svc, existing, fingerprint, manifest)
+        return _existing(svc, existing, fingerprint, manifest, request)
     raise Conflict("the idempotency key is being claimed concurrently; retry", code="busy")
 
 
@@ -171,7 +203,7 @@ def _new_draft(
 ) -> CreateOutcome:
     now = svc.clock()
     blobs = {f.digest.hex: f.digest for f in manifest.files}
-    present = svc.catalog.verified_blobs(backend, blobs.values())
+    present = set() if request.in_parts else svc.catalog.verified_blobs(backend, blobs.values())
     record = PackageRecord(
         package_id=str(uuid.uuid4()),
         producer=request.producer,
@@ -189,11 +221,18 @@ def _new_draft(
         verified_count=len(present),
         run_dir=request.run_dir,
         links=request.links,
+        files_in_parts=request.in_parts,
     )
+    if request.in_parts:
+        # Counted when the list is complete (``file_lists.complete_file_list``).
+        record.file_count, record.blob_count = request.file_count or 0, 0
     if replaces is None:
         svc.catalog.create_package(record)
     else:
         svc.catalog.create_package_replacing(record, replaces)
+    if request.in_parts:
+        file_lists.add_part(svc, record, manifest.files)
+        return CreateOutcome(record, True, False, [], None, 0)
     svc.catalog.add_files(record.package_id, manifest.files, verified_hex=present)
     svc.catalog.mark_files_complete(record.package_id)
     record.files_complete = True
@@ -209,7 +248,11 @@ def _new_draft(
 
 
 def _existing(
-    svc: Services, record: PackageRecord, fingerprint: str, manifest: Manifest
+    svc: Services,
+    record: PackageRecord,
+    fingerprint: str,
+    manifest: Manifest,
+    request: NewPackage,
 ) -> CreateOutcome:
     if record.content_digest != fingerprint:
         raise Conflict(
@@ -220,6 +263,11 @@ def _existing(
         )
     if record.state is PackageState.SEALED:
         return CreateOutcome(record, False, True, [], None, 0)
+    if not record.files_complete and (record.files_in_parts or request.in_parts):
+        file_lists.add_part(svc, record, manifest.files)
+        if request.in_parts:
+            return CreateOutcome(record, False, False, [], None, 0)
+        return complete_and_target(svc, record, created=False)
     if not record.files_complete:
         # A concurrent creator is still writing the file list: answer from this request's
         # own (identical) files so the client can start uploading right away.
@@ -236,6 +284,32 @@ def _existing(
     targets, cursor, missing_count = upload_targets(svc, record.package_id, None)
     return CreateOutcome(
         svc.catalog.get_package(record.package_id), False, False, targets, cursor, missing_count
+    )
+
+
+def add_files_part(
+    svc: Services, package_id: str, files: Sequence[FileEntry], complete: bool
+) -> CreateOutcome:
+    """``POST /packages/{id}/files``: one more part; with ``complete`` the list is closed."""
+    record = svc.catalog.get_package(package_id)
+    if not record.files_complete:  # a part re-sent after completion changes nothing
+        file_lists.add_part(svc, record, files)
+    if not complete:
+        return CreateOutcome(record, False, False, [], None, 0)
+    return complete_and_target(svc, record, created=False)
+
+
+def complete_and_target(svc: Services, record: PackageRecord, *, created: bool) -> CreateOutcome:
+    """Complete the file list (once, whoever asks) and answer with the first upload targets."""
+    if not file_lists.complete_file_list(svc, record):
+        raise Conflict(
+            f"another request is completing the file list of package {record.package_id}; "
+            "retry in a moment",
+            code="busy",
+        )
+    targets, cursor, missing = upload_targets(svc, record.package_id, None)
+    return CreateOutcome(
+        svc.catalog.get_package(record.package_id), created, False, targets, cursor, missing
     )
 
 

@@ -8,10 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.manifest import Manifest, canonical_json
+from artifactstore.domain.manifest import Manifest
 from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
 from artifactstore.ports import upload_key
 from artifactstore.service.context import Services
+from artifactstore.service.file_lists import fingerprint_of
 
 logger = Logger(service="artifactstore", child=True)
 SEALED_EVENT = "ArtifactPackageSealed"
@@ -38,8 +39,7 @@ def try_seal(svc: Services, package_id: str) -> bool:
     manifest = build_manifest(svc, record)
     data = manifest.canonical_bytes()
     digest = Digest.of_bytes(data)
-    fingerprint = {"manifest_digest": str(digest), "retention_class": record.retention_class}
-    if str(Digest.of_bytes(canonical_json(fingerprint))) != record.content_digest:
+    if fingerprint_of(str(digest), record.retention_class) != record.content_digest:
         logger.error(
             "manifest differs from the content the package was created with",
             extra={"package_id": package_id},

@@ -1,0 +1,87 @@
+"""File lists sent in parts (``POST /packages/{id}/files``) and completing a list once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from artifactstore.catalog import file_lists
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
+from artifactstore.domain.packages import PackageRecord, PackageState
+from artifactstore.errors import Conflict, InvalidInput
+from artifactstore.service.context import Services
+
+# A writer that has not finished in this long is presumed dead; another may take over.
+WRITER_STALE_AFTER = timedelta(minutes=5)
+
+
+def fingerprint_of(manifest_digest: str, retention_class: str) -> str:
+    """What one (producer, key) names forever: the manifest digest and its retention class."""
+    body = {"manifest_digest": manifest_digest, "retention_class": retention_class}
+    return str(Digest.of_bytes(canonical_json(body)))
+
+
+def add_part(svc: Services, record: PackageRecord, files: Sequence[FileEntry]) -> None:
+    """Add files to a list still open (idempotent: a part sent twice writes the same items)."""
+    if record.state is not PackageState.DRAFT:
+        raise Conflict(f"package {record.package_id} is {record.state.value}", code="not_a_draft")
+    if record.files_complete:
+        raise Conflict(
+            f"the file list of package {record.package_id} is already complete",
+            code="file_list_complete",
+        )
+    Manifest.build(record.producer, record.idempotency_key, record.schema, {}, files)
+    file_lists.add_file_items(record.package_id, files)
+
+
+def complete_file_list(svc: Services, record: PackageRecord) -> bool:
+    """Check the stored list against the declared content and open it for uploads, once.
+
+    False when another writer holds the list (it will complete it; the client asks again).
+    """
+    if record.files_complete:
+        return True
+    now = svc.clock()
+    writer = str(uuid.uuid4())
+    if not file_lists.claim_file_list(record.package_id, writer, now, now - WRITER_STALE_AFTER):
+        return False
+    try:
+        manifest = _checked_manifest(svc, record)
+    except InvalidInput:
+        file_lists.release_file_list(record.package_id, writer)
+        raise
+    files = manifest.files
+    blobs = {f.digest.hex: f.size for f in files}
+    held = svc.catalog.verified_blobs(record.backend, (Digest(h) for h in blobs))
+    file_lists.add_blob_items(record.package_id, blobs, held)
+    return file_lists.finish_file_list(
+        record.package_id,
+        writer,
+        blob_count=len(blobs),
+        verified_count=len(held),
+        total_bytes=manifest.total_bytes,
+    )
+
+
+def _checked_manifest(svc: Services, record: PackageRecord) -> Manifest:
+    """The manifest of the stored list, which must be the declared one."""
+    files = list(svc.catalog.iter_files(record.package_id))
+    if len(files) != record.file_count:
+        raise InvalidInput(
+            f"package {record.package_id} declared {record.file_count} files, "
+            f"{len(files)} were sent",
+            code="file_count_mismatch",
+            details={"declared": record.file_count, "received": len(files)},
+        )
+    manifest = Manifest.build(
+        record.producer, record.idempotency_key, record.schema, record.metadata, files
+    )
+    if fingerprint_of(str(manifest.digest()), record.retention_class) != record.content_digest:
+        raise InvalidInput(
+            "the files sent do not give the declared manifest digest",
+            code="manifest_mismatch",
+            details={"computed": str(manifest.digest())},
+        )
+    return manifest
