@@ -165,6 +165,9 @@ class MotoServer:
         )
         from werkzeug.serving import make_server
 
+        from localdev import moto_dynamodb
+
+        moto_dynamodb.install()
         if self.state_file is not None and restore_state(self.state_file):
             log.info("restored AWS state from %s", self.state_file)
         app = DomainDispatcherApplication(create_backend_app)

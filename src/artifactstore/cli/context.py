@@ -21,4 +21,5 @@ def make_client(concurrency: int = 16) -> ApiClient:
         token,
         max_connections=concurrency + 4,
         retries=settings.client_retries,
+        files_per_request=settings.files_per_request,
     )

@@ -86,9 +86,12 @@ class ApiClient:
         retries: int = 5,
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
+        files_per_request: int = 20_000,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
+        # File entries per request: API Gateway takes 10 MiB bodies (about 50,000 entries).
+        self.files_per_request = files_per_request
         self.backoff = backoff
         limits = httpx.Limits(
             max_connections=max_connections,

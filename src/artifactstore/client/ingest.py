@@ -21,7 +21,7 @@ from artifactstore.client.uploads import (
     start_multipart,
 )
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.manifest import FileEntry, Manifest
 from artifactstore.domain.rundir import (
     DEFAULT_RETENTION_CLASS,
     PRODUCER,
@@ -261,6 +261,38 @@ def _wait_sealed(client: ApiClient, package_id: str, timeout: float) -> dict[str
 
 
 def _create(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    """``POST /packages``; a list too big for one request goes in parts (docs/api.md)."""
+    files = list(body["files"])
+    per_request = client.files_per_request
+    if len(files) <= per_request:
+        return _post_package(client, body)
+    manifest = Manifest.build(
+        body["producer"],
+        body["idempotency_key"],
+        body["schema"],
+        body["metadata"],
+        (FileEntry.from_json(f) for f in files),
+    )
+    first = {
+        **body,
+        "files": files[:per_request],
+        "file_count": len(files),
+        "manifest_digest": str(manifest.digest()),
+    }
+    status, answer = _post_package(client, first)
+    if answer.get("files_complete", True):
+        return status, answer
+    rest = files[per_request:]
+    for start in range(0, len(rest), per_request):
+        part = {
+            "files": rest[start : start + per_request],
+            "complete": start + per_request >= len(rest),
+        }
+        _, answer = client.post_json(f"/packages/{answer['package_id']}/files", part)
+    return status, dict(answer)
+
+
+def _post_package(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
     try:
         status, answer = client.post_json("/packages", body)
     except Conflict as exc:
