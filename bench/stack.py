@@ -1,4 +1,4 @@
-"""A throw-away local stack (``make dev``'s code) for the benchmarks: free ports, temp state, S3 route."""
+"""A throw-away local stack (`make dev`'s code) for benchmarks: free ports, temp state, S3 route."""
 
 from __future__ import annotations
 
@@ -77,13 +77,13 @@ class BenchStack:
             endpoint_url=self.aws_endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+            aws_secret_access_key="testing",
         )
 
 
 @contextlib.contextmanager
 def running_stack(routes: str = "*:*=s3") -> Iterator[BenchStack]:
-    """Start the local stack in the background with its state in a temp dir; kill and wipe it after."""
+    """The local stack in the background, state in a temp dir; killed and wiped afterwards."""
     state_dir = Path(tempfile.mkdtemp(prefix="artifactstore-bench-stack-"))
     api_url = f"http://127.0.0.1:{free_port()}"
     env = bench_env(

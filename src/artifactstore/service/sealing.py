@@ -103,7 +103,13 @@ def expire_drafts(svc: Services) -> int:
         if not svc.catalog.expire(record.package_id, now, abandoned_before):
             continue
         count += 1
-        storage = svc.storage(record.backend)
+        storage = svc.storages.get(record.backend)
+        if storage is None:  # the routes no longer name it: its uploads expire by lifecycle
+            logger.warning(
+                "draft expired; its backend is not configured, uploads left to lifecycle",
+                extra={"package_id": record.package_id, "backend": record.backend},
+            )
+            continue
         for blob in svc.catalog.blob_states(record.package_id):
             if blob.status is not BlobStatus.VERIFIED:
                 storage.delete_upload(upload_key(record.package_id, blob.digest))

@@ -1,0 +1,59 @@
+"""Start-up costs: each Lambda handler module's import (a cold-start proxy) and ``--help``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import CLI, PYTHON, ROOT, Result, alternate, bench_env, median, timed
+
+_IMPORT = (
+    "import importlib.util as u, sys; s = u.spec_from_file_location('app', sys.argv[1]); "
+    "m = u.module_from_spec(s); s.loader.exec_module(m)"
+)
+# What Lambda's environment holds that the modules read at import; tracing off as in localdev
+# (with it on, Powertools would also import the X-Ray SDK).
+_LAMBDA_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "artifactstore",
+}
+
+
+def _above_baseline(
+    name: str, argv: list[str], rounds: int, limit: float, env: dict[str, str]
+) -> Result:
+    baseline = [str(PYTHON), "-c", "pass"]
+    timed(argv, env)  # warm-up: writes the .pyc files a normal install has
+    times = alternate(
+        rounds,
+        {"python -c pass": lambda _n: timed(baseline, env), "ours": lambda _n: timed(argv, env)},
+    )
+    above = median(times["ours"]) - median(times["python -c pass"])
+    return Result(
+        name,
+        "python -c pass",
+        median(times["ours"]),
+        median(times["python -c pass"]),
+        f"<= {limit * 1000:.0f} ms above",
+        above <= limit,
+        note=f"{above * 1000:.0f} ms above",
+        samples=times,
+    )
+
+
+def handler_imports(rounds: int) -> list[Result]:
+    """Import each ``functions/<name>/app.py`` in a fresh interpreter."""
+    env = bench_env({**_LAMBDA_ENV, "PYTHONPATH": str(ROOT)})
+    results = []
+    for app in sorted((ROOT / "functions").glob("*/app.py")):
+        argv = [str(PYTHON), "-c", _IMPORT, str(app)]
+        name = f"import functions/{Path(app).parent.name}/app.py"
+        results.append(_above_baseline(name, argv, rounds, 0.300, env))
+    return results
+
+
+def cli_help(rounds: int) -> Result:
+    """``artifactstore --help``: the console script, Typer and its help rendering."""
+    return _above_baseline("artifactstore --help", [str(CLI), "--help"], rounds, 0.150, bench_env())
