@@ -8,6 +8,7 @@ from typing import Any, BinaryIO, Protocol
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.retention import RetentionClass
+from artifactstore.errors import InvalidInput
 
 UPLOADS_PREFIX = "uploads/"
 
@@ -38,6 +39,16 @@ def parse_upload_key(key: str) -> tuple[str, Digest] | None:
         return parts[0], Digest.parse("blake3:" + parts[1])
     except ValueError:
         return None
+
+
+def require_upload_key(key: str) -> None:
+    """Refuse any key but a pending upload's: a backend never deletes a blob this way."""
+    if parse_upload_key(key) is None:
+        raise InvalidInput(
+            f"refusing to delete {key!r}: not an upload key",
+            code="not_an_upload_key",
+            details={"key": key},
+        )
 
 
 @dataclass(frozen=True, slots=True)

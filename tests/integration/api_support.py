@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -114,3 +115,15 @@ def api_for(stack: LocalStack, tmp_path: Path, routes: str = ROUTES) -> Iterator
         os.environ.update(saved)
         service_settings.cache_clear()
         services.cache_clear()
+
+
+class LogRecorder(logging.Handler):
+    """Keeps every log line (``name message``) so a test can search them for secrets."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Record one formatted line."""
+        self.lines.append(logging.Formatter("%(name)s %(message)s").format(record))

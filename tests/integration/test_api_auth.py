@@ -13,7 +13,7 @@ import pytest
 from localdev.stack import LocalStack
 
 from tests.integration import api_support
-from tests.integration.api_support import Api, assert_error, package_body
+from tests.integration.api_support import Api, LogRecorder, assert_error, package_body
 from tests.integration.flow import AUTH
 
 ADMIN_SECRET = "test-admin-token"
@@ -146,17 +146,8 @@ def test_tokens_are_stored_hashed(api: Api) -> None:
     assert hashlib.sha256(secret.encode()).hexdigest() in dump
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(logging.Formatter("%(name)s %(message)s").format(record))
-
-
 def test_no_token_is_logged(api: Api, capfd: pytest.CaptureFixture[str]) -> None:
-    records = _Records()
+    records = LogRecorder()
     root = logging.getLogger()
     saved = root.level
     root.addHandler(records)

@@ -13,7 +13,7 @@ import pytest
 from localdev.stack import LocalStack
 
 from tests.integration import api_support
-from tests.integration.api_support import Api
+from tests.integration.api_support import Api, LogRecorder
 from tests.lambda_runtime import FakeContext, load_event, load_handler
 
 SECRET = "test-admin-token"
@@ -120,17 +120,8 @@ def test_missing_token_and_unknown_route(handler: ModuleType) -> None:
     assert json_of(wrong)["error"]["code"] == "method_not_allowed"
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(logging.Formatter("%(name)s %(message)s").format(record))
-
-
 def test_the_function_logs_no_token(api: Api, capfd: pytest.CaptureFixture[str]) -> None:
-    records = _Records()
+    records = LogRecorder()
     root = logging.getLogger()
     saved = root.level
     root.addHandler(records)

@@ -33,6 +33,7 @@ from artifactstore.ports import (
     blob_key,
     manifest_key,
     parse_upload_key,
+    require_upload_key,
     upload_key,
 )
 
@@ -155,12 +156,7 @@ class LocalFilesStorage:
 
     def delete_upload(self, key: str) -> None:
         """Remove a pending upload; refuses anything but an upload key."""
-        if parse_upload_key(key) is None:
-            raise InvalidInput(
-                f"refusing to delete {key!r}: not an upload key",
-                code="not_an_upload_key",
-                details={"key": key},
-            )
+        require_upload_key(key)
         path = self.path_for(key)
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the package's folder, once it holds nothing more
@@ -189,11 +185,11 @@ class LocalFilesStorage:
         if not target.exists():
             try:
                 source.chmod(READ_ONLY)
-            except FileNotFoundError:
+                _publish(source, target)
+            except FileNotFoundError:  # gone: a concurrent promoter took it, or never there
                 raise NotFound(
                     f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
                 ) from None
-            _publish(source, target)
         self.delete_upload(key)
 
     def download_url(self, digest: Digest, expires_in: int) -> str:

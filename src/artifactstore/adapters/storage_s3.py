@@ -24,7 +24,7 @@ from artifactstore.ports import (
     UploadTarget,
     blob_key,
     manifest_key,
-    parse_upload_key,
+    require_upload_key,
     upload_key,
 )
 
@@ -213,12 +213,7 @@ class S3Storage:
 
     def delete_upload(self, key: str) -> None:
         """Delete every version of a pending upload; refuses anything but an upload key."""
-        if parse_upload_key(key) is None:
-            raise InvalidInput(
-                f"refusing to delete {key!r}: not an upload key",
-                code="not_an_upload_key",
-                details={"key": key},
-            )
+        require_upload_key(key)
         # The bucket is versioned (Object Lock): a plain delete would only hide the bytes.
         with _mapped(key, "upload"):
             answer = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)

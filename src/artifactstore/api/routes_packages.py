@@ -14,7 +14,7 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.paths import validate_path
-from artifactstore.service import packages
+from artifactstore.service import packages, reading
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES)
@@ -90,7 +90,7 @@ def list_packages(
         cursor=cursor,
     )
     return {
-        "items": [packages.package_view(r) for r in page.items],
+        "items": [reading.package_view(r) for r in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -103,7 +103,7 @@ def get_package(
 ) -> dict[str, Any]:
     """A package with one page of its files and their status."""
     svc = services()
-    view = packages.package_view(svc.catalog.get_package(package_id))
+    view = reading.package_view(svc.catalog.get_package(package_id))
     page = svc.catalog.list_files(package_id, files_limit, files_cursor)
     view["files"] = [
         {
@@ -163,7 +163,7 @@ def finalize_package(package_id: str, response: Response, principal: Writer) -> 
             code="files_rejected",
             details={"rejected": outcome.rejected},
         )
-    view = packages.package_view(outcome.record)
+    view = reading.package_view(outcome.record)
     if outcome.record.state is PackageState.SEALED:
         response.status_code = 200
         return view
@@ -174,7 +174,7 @@ def finalize_package(package_id: str, response: Response, principal: Writer) -> 
 @router.get("/packages/{package_id}/manifest", dependencies=[READ])
 def get_manifest(package_id: str) -> Response:
     """The exact canonical manifest bytes."""
-    data, digest = packages.manifest_bytes(services(), package_id)
+    data, digest = reading.manifest_bytes(services(), package_id)
     return Response(
         data,
         media_type="application/json",
@@ -185,5 +185,5 @@ def get_manifest(package_id: str) -> Response:
 @router.get("/packages/{package_id}/files/{path:path}", dependencies=[READ])
 def get_file(package_id: str, path: str) -> RedirectResponse:
     """302 to a short-lived URL of the file's blob."""
-    url = packages.file_download_url(services(), package_id, validate_path(path))
+    url = reading.file_download_url(services(), package_id, validate_path(path))
     return RedirectResponse(url, status_code=302)

@@ -11,10 +11,10 @@ from pynamodb.expressions.condition import Or
 from pynamodb.models import Model
 
 from artifactstore.catalog.models import PackageBlobModel, PackageFileModel, PackageModel, item_key
+from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus
 
-CONDITION_FAILED = "ConditionalCheckFailedException"
 SLICE = 500
 
 
@@ -76,15 +76,10 @@ def add_blob_items(package_id: str, blobs: Mapping[str, int], verified_hex: set[
     )
 
 
-def _code(error: Exception) -> str | None:
-    code = getattr(error, "cause_response_code", None)
-    return code if isinstance(code, str) else None
-
-
 def claim_file_list(package_id: str, writer: str, now: datetime, stale_before: datetime) -> bool:
     """Become the one writer that completes the list (a stale claim may be taken over)."""
     try:
-        PackageModel(item_key("PKG", package_id), "PKG").update(
+        PackageModel(item_key("PKG", package_id), PKG_SK).update(
             actions=[
                 PackageModel.list_writer.set(writer),
                 PackageModel.list_writer_at.set(now),
@@ -97,7 +92,7 @@ def claim_file_list(package_id: str, writer: str, now: datetime, stale_before: d
         )
         return True
     except UpdateError as exc:
-        if _code(exc) == CONDITION_FAILED:
+        if error_code(exc) == CONDITION_FAILED:
             return False
         raise
 
@@ -107,7 +102,7 @@ def finish_file_list(
 ) -> bool:
     """Mark the list complete with its counters, if ``writer`` still holds the claim."""
     try:
-        PackageModel(item_key("PKG", package_id), "PKG").update(
+        PackageModel(item_key("PKG", package_id), PKG_SK).update(
             actions=[
                 PackageModel.files_complete.set(True),
                 PackageModel.blob_count.set(blob_count),
@@ -121,7 +116,7 @@ def finish_file_list(
         )
         return True
     except UpdateError as exc:
-        if _code(exc) == CONDITION_FAILED:
+        if error_code(exc) == CONDITION_FAILED:
             return False
         raise
 
@@ -129,10 +124,10 @@ def finish_file_list(
 def release_file_list(package_id: str, writer: str) -> None:
     """Give up the claim (the list failed its checks); nothing else changes."""
     try:
-        PackageModel(item_key("PKG", package_id), "PKG").update(
+        PackageModel(item_key("PKG", package_id), PKG_SK).update(
             actions=[PackageModel.list_writer.remove(), PackageModel.list_writer_at.remove()],
             condition=PackageModel.list_writer == writer,
         )
     except UpdateError as exc:
-        if _code(exc) != CONDITION_FAILED:
+        if error_code(exc) != CONDITION_FAILED:
             raise

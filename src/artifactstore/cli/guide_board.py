@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from artifactstore.cli.output import cli_errors, emit_json, warn
+from artifactstore.cli.output import cli_errors, emit_json, emit_json_with, warn
 
 app = typer.Typer(help="Work with guide-board run directories.", no_args_is_help=True)
 
@@ -31,6 +31,7 @@ def load_schema_file(path: Path) -> tuple[str, dict[str, object]]:
 @app.command("manifest")
 def manifest_command(run_dir: RunDirArg, schema: SchemaOpt = None) -> None:
     """Print a run's manifest and digest, offline: nothing is uploaded."""
+    from artifactstore.domain.digests import Digest
     from artifactstore.domain.rundir import scan_run_directory
 
     with cli_errors():
@@ -45,14 +46,13 @@ def manifest_command(run_dir: RunDirArg, schema: SchemaOpt = None) -> None:
         for message in scan.warnings:
             warn(message)
         manifest = scan.manifest(slug)
-        emit_json(
-            {
-                "manifest_digest": str(manifest.digest()),
-                "file_count": len(manifest.files),
-                "total_bytes": manifest.total_bytes,
-                "manifest": manifest.to_json(),
-            }
-        )
+        canonical = manifest.canonical_bytes()
+        summary = {
+            "manifest_digest": str(Digest.of_bytes(canonical)),
+            "file_count": len(manifest.files),
+            "total_bytes": manifest.total_bytes,
+        }
+        emit_json_with(summary, "manifest", canonical)
 
 
 RetentionOpt = Annotated[

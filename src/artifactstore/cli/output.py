@@ -31,6 +31,21 @@ def emit_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_json_with(value: dict[str, Any], key: str, raw_json: bytes) -> None:
+    """Like ``emit_json``, with ``key`` last and its value ``raw_json``, already-encoded JSON.
+
+    A 10,000-file manifest took 160 ms to re-encode with ``indent``; its canonical bytes are at
+    hand and are valid JSON, so they go out as they are (one line, exactly the digested bytes).
+    """
+    head = json.dumps(value, indent=2, ensure_ascii=False)
+    sys.stdout.write(f"{head[:-2]},\n  {json.dumps(key)}: ")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(raw_json)
+    sys.stdout.buffer.flush()
+    sys.stdout.write("\n}\n")
+    sys.stdout.flush()
+
+
 def fail(message: str, code: int) -> NoReturn:
     """One line on stderr, then exit with ``code``."""
     sys.stderr.write(f"error: {message}\n")

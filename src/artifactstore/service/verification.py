@@ -87,8 +87,14 @@ def _hash_and_promote(svc: Services, record: PackageRecord, blob: BlobState, key
         return Outcome.IGNORED
     hasher = StreamingHasher()
     if size == blob.size:
-        for chunk in iter_chunks(storage.open_upload(key), HASH_CHUNK):
-            hasher.update(chunk)
+        try:
+            for chunk in iter_chunks(storage.open_upload(key), HASH_CHUNK):
+                hasher.update(chunk)
+        except NotFound:
+            # A concurrent delivery of the same notification promoted it meanwhile: that
+            # verifier counts it; this one has nothing left to do.
+            logger.info("upload promoted by a concurrent verifier", extra={"key": key})
+            return Outcome.IGNORED
     seen = hasher.digest() if size == blob.size else None
     if seen != blob.digest or hasher.size != blob.size:
         storage.delete_upload(key)
@@ -98,6 +104,12 @@ def _hash_and_promote(svc: Services, record: PackageRecord, blob: BlobState, key
         )
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
-    storage.promote(key, blob.digest, svc.retention_classes[record.retention_class])
+    try:
+        storage.promote(key, blob.digest, svc.retention_classes[record.retention_class])
+    except NotFound:
+        if not storage.has_blob(blob.digest):
+            raise
+        logger.info("upload promoted by a concurrent verifier", extra={"key": key})
+        return Outcome.IGNORED
     svc.catalog.record_blob(record.backend, blob.digest, blob.size, record.package_id, svc.clock())
     return Outcome.VERIFIED

@@ -1,0 +1,98 @@
+"""What every catalog module shares: our errors at the port, error codes, opaque cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+from pynamodb.connection import Connection
+
+from artifactstore.catalog.models import bind_table
+from artifactstore.errors import ArtifactStoreError, Conflict, InvalidInput
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CANCELED = "TransactionCanceledException"
+PKG_SK = "PKG"  # sort key of a package's own item
+
+
+class KeyTaken(Conflict):
+    """The (producer, key) pair already names a package."""
+
+    code = "idempotency_key_taken"
+
+    def __init__(self, package_id: str, content_digest: str) -> None:
+        super().__init__(f"idempotency key already names package {package_id}")
+        self.package_id = package_id
+        self.content_digest = content_digest
+
+
+class StaleWrite(ArtifactStoreError):
+    """A conditional write lost a race; re-read and decide again."""
+
+    code = "stale_write"
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(
+    cursor: str | None, fixed: dict[str, str], free: tuple[str, ...] = ("pk", "sk")
+) -> dict[str, Any] | None:
+    """Opaque cursor back to a DynamoDB start key; a bad one is ``invalid_cursor`` (a 400).
+
+    A start key must name exactly the attributes of the table or index queried, hold the
+    partition queried (``fixed``), and only short strings: DynamoDB answers anything else
+    with a ValidationException, which would otherwise surface as a 500.
+    """
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
+    wanted = set(fixed) | set(free)
+    if (
+        not isinstance(key, dict)
+        or set(key) != wanted
+        or not all(_short_string(v) for v in key.values())
+        or any(key[name]["S"] != value for name, value in fixed.items())
+    ):
+        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
+    return key
+
+
+def _short_string(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"S"}
+        and isinstance(value["S"], str)
+        and 0 < len(value["S"].encode("utf-8", "surrogatepass")) <= 1024
+    )
+
+
+def error_code(error: Exception) -> str | None:
+    code = getattr(error, "cause_response_code", None)
+    return code if isinstance(code, str) else None
+
+
+class CatalogTable:
+    """The one table every catalog part shares, and one connection for transactions."""
+
+    def __init__(self, table_name: str, region: str | None = None) -> None:
+        bind_table(table_name, region)
+        self._region = region
+        self._conn: Connection | None = None
+        self._conn_lock = threading.Lock()
+
+    def _connection(self) -> Connection:
+        """One connection for transactions (a botocore client is thread-safe; building one
+        per call would reload the service model every time)."""
+        with self._conn_lock:
+            if self._conn is None:
+                self._conn = Connection(region=self._region)
+            return self._conn
