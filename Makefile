@@ -13,7 +13,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip uv
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@# the venv's real path, so console scripts never name a symlinked view of the checkout
+	@$(BIN)/uv pip install --quiet --python "$$(cd $(VENV) && pwd -P)/bin/python" -e '.[dev]'
 	@touch $(STAMP)
 
 test: setup

@@ -105,6 +105,10 @@ class Guide:
 
 def checkout_view(tmp_path: Path, **extra_env: str) -> Guide:
     """The checkout as symlinks under ``tmp_path`` and a clean environment for the guide."""
+    # The view shares the real .venv: bring it up to date from the real checkout first, so a
+    # `make` in the view never reinstalls into it (that would write the view's temporary path
+    # into the shared virtualenv's console scripts).
+    subprocess.run(["make", "--quiet", "setup"], cwd=ROOT, check=True, capture_output=True)
     checkout = tmp_path / "artifact-store"
     checkout.mkdir(parents=True)
     for entry in ROOT.iterdir():
