@@ -282,14 +282,30 @@ def _create(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, 
     status, answer = _post_package(client, first)
     if answer.get("files_complete", True):
         return status, answer
+    url = f"/packages/{answer['package_id']}/files"
     rest = files[per_request:]
-    for start in range(0, len(rest), per_request):
-        part = {
-            "files": rest[start : start + per_request],
-            "complete": start + per_request >= len(rest),
-        }
-        _, answer = client.post_json(f"/packages/{answer['package_id']}/files", part)
-    return status, dict(answer)
+    parts = [rest[i : i + per_request] for i in range(0, len(rest), per_request)]
+    for part in parts[:-1]:
+        client.post_json(url, {"files": part})
+    # The last part closes the list; a big list takes the server a while to check, and
+    # meanwhile another attempt (ours, retried) is answered 503 busy: wait for it.
+    return status, _complete(client, url, parts[-1])
+
+
+def _complete(client: ApiClient, url: str, part: list[Any]) -> dict[str, Any]:
+    """Send the last part with ``complete``; wait out ``busy`` while the list is checked."""
+    deadline = time.monotonic() + COMPLETE_WAIT
+    while True:
+        try:
+            _, answer = client.post_json(url, {"files": part, "complete": True})
+            return dict(answer)
+        except ServerError as exc:
+            if exc.code not in ("busy", "api_unreachable") or time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+
+
+COMPLETE_WAIT = 1800.0  # seconds to wait for a long file list to be checked
 
 
 def _post_package(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
