@@ -14,8 +14,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
-CLI = VENV_BIN / "artifactstore"
 PYTHON = VENV_BIN / "python"
+# The console script, run by our interpreter rather than through its shebang: an install made
+# through another path (a symlinked checkout) rewrites the shebang to that path.
+CLI: tuple[Path, Path] = (PYTHON, VENV_BIN / "artifactstore")
 SCHEMA = ROOT / "schemas" / "guide-board.run.v1.json"
 BENCH_VENV = ROOT / ".venv-bench"
 AWS_CLI = BENCH_VENV / "bin" / "aws"
@@ -105,7 +107,7 @@ HEADER = (
 def _fmt(value: float, unit: str) -> str:
     if unit == "s":
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-    return f"{value:.1f} {unit}"
+    return f"{value:.3g} {unit}"
 
 
 def say(message: str) -> None:

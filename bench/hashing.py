@@ -14,7 +14,7 @@ def _compare(name: str, run: Path, rounds: int, goal: float, goal_text: str) -> 
     files = sorted(str(p) for p in run.rglob("*") if p.is_file())
     env = bench_env()
     peer = [b3sum, *files]
-    ours = [str(CLI), "guide-board", "manifest", str(run)]
+    ours = [*map(str, CLI), "guide-board", "manifest", str(run)]
     timed(peer, env)  # warm-up: page cache, and ours writes its .pyc files
     timed(ours, env)
     times = alternate(

@@ -42,7 +42,7 @@ def _cold_and_warm(
     stack: BenchStack, label: str, rounds: int, make_run: Callable[[Path, str, int], Path]
 ) -> list[Result]:
     aws = ensure_aws_cli()
-    s3 = stack.boto("s3")
+    s3 = stack.s3()
     s3.create_bucket(Bucket=PEER_BUCKET)
     aws_env = bench_env({**FAKE_AWS, "AWS_DEFAULT_REGION": "us-east-1"})
     ours_env = bench_env(stack.env)
@@ -53,7 +53,7 @@ def _cold_and_warm(
         def peer(n: int) -> float:
             target = f"s3://{PEER_BUCKET}/{label}-{n}/"
             say(f"{label}: aws s3 sync, round {n + 1}/{rounds}")
-            argv = [
+            argv: list[str | Path] = [
                 aws,
                 "s3",
                 "sync",
@@ -67,13 +67,22 @@ def _cold_and_warm(
 
         def ours(n: int) -> float:
             say(f"{label}: artifactstore guide-board ingest, round {n + 1}/{rounds}")
-            argv = [CLI, "guide-board", "ingest", runs[n], "--schema", SCHEMA, "--timeout", timeout]
+            argv: list[str | Path] = [
+                *CLI,
+                "guide-board",
+                "ingest",
+                runs[n],
+                "--schema",
+                SCHEMA,
+                "--timeout",
+                timeout,
+            ]
             return timed(argv, ours_env)
 
         times = alternate(rounds, {"aws s3 sync": peer, "ours": ours})
         since = stack.log.stat().st_size
         say(f"{label}: warm re-ingest")
-        warm_argv = [CLI, "guide-board", "ingest", runs[-1], "--schema", SCHEMA]
+        warm_argv: list[str | Path] = [*CLI, "guide-board", "ingest", runs[-1], "--schema", SCHEMA]
         warm = [timed(warm_argv, ours_env) for _ in range(rounds)]
         puts = _upload_puts(stack, since)
     cold = median(times["ours"])

@@ -68,12 +68,12 @@ class BenchStack:
             }
         )
 
-    def boto(self, service: str) -> Any:
-        """A boto3 client on the stack's moto."""
+    def s3(self) -> Any:
+        """A boto3 S3 client on the stack's moto."""
         import boto3
 
         return boto3.client(
-            service,
+            "s3",
             endpoint_url=self.aws_endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",

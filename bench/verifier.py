@@ -51,7 +51,7 @@ def _staged_upload(stack: BenchStack, path: Path, size: int) -> str:
         answer.raise_for_status()
         package_id = str(answer.json()["package_id"])
     key = upload_key(package_id, digest)
-    s3 = stack.boto("s3")
+    s3 = stack.s3()
     saved = s3.get_bucket_notification_configuration(Bucket=stack.bucket)
     saved.pop("ResponseMetadata", None)
     s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={})

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import (
         CompletedPartTypeDef,
         CopySourceTypeDef,
-        ObjectIdentifierTypeDef,
     )
 
 MiB = 1024**2
@@ -79,6 +78,9 @@ def _mapped(key: str, what: str = "object") -> Iterator[None]:
         raise _translate(exc, key, what) from exc
     except BotoCoreError as exc:
         raise StorageError(f"S3 unreachable for {what} {key}: {exc}", details={"key": key}) from exc
+
+
+MAX_UPLOAD_VERSIONS = 16  # a client re-sending one blob; lifecycle expires any left over
 
 
 class S3Storage:
@@ -214,17 +216,19 @@ class S3Storage:
     def delete_upload(self, key: str) -> None:
         """Delete every version of a pending upload; refuses anything but an upload key."""
         require_upload_key(key)
-        # The bucket is versioned (Object Lock): a plain delete would only hide the bytes.
+        # The bucket is versioned (Object Lock): a plain delete would only hide the bytes, so
+        # delete the current version until none is left. (No ListObjectVersions: it pages the
+        # bucket's versions, and the local emulator copies the whole bucket to answer it.)
         with _mapped(key, "upload"):
-            answer = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
-            doomed: list[ObjectIdentifierTypeDef] = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in [*answer.get("Versions", []), *answer.get("DeleteMarkers", [])]
-                if v.get("Key") == key
-            ]
-            if doomed:
-                self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": doomed, "Quiet": True}
+            for _ in range(MAX_UPLOAD_VERSIONS):
+                try:
+                    head = self.client.head_object(Bucket=self.bucket, Key=key)
+                except ClientError as exc:
+                    if _error_code(exc) in _NOT_FOUND_CODES:
+                        return
+                    raise
+                self.client.delete_object(
+                    Bucket=self.bucket, Key=key, VersionId=head.get("VersionId") or "null"
                 )
 
     # -- blobs -----------------------------------------------------------------------------
