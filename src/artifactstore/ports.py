@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -167,16 +167,3 @@ class StateHubClient(Protocol):
     def post_progress(self, event: Mapping[str, Any]) -> tuple[int, Any]:
         """POST one progress event; returns the HTTP status and State Hub's answer."""
         ...
-
-
-class ObjectStream(Protocol):
-    """Anything with ``read(n)``."""
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Read up to ``size`` bytes."""
-        ...
-
-
-def iter_chunks(stream: ObjectStream, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-    """Chunks of a stream until it is exhausted."""
-    yield from iter(lambda: stream.read(chunk_size), b"")

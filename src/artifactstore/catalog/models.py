@@ -149,17 +149,6 @@ class TokenModel(_Item):
     revoked = BooleanAttribute(default=False)
 
 
-ALL_MODELS: tuple[type[Model], ...] = (
-    SchemaModel,
-    KeyClaimModel,
-    PackageModel,
-    PackageFileModel,
-    PackageBlobModel,
-    BlobModel,
-    TokenModel,
-)
-
-
 def bind_table(table_name: str, region: str | None = None) -> None:
     """Point every model at the configured table (no connection is made here)."""
     # Every model inherits _Item.Meta: one table for all item types.

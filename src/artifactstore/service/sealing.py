@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import Manifest
-from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.packages import BlobStatus, PackageRecord
 from artifactstore.ports import upload_key
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
@@ -120,6 +120,3 @@ def expire_drafts(svc: Services) -> int:
 def run_maintenance(svc: Services) -> dict[str, int]:
     """One scheduled round: expire drafts and sweep the outbox."""
     return {"expired": expire_drafts(svc), "published": sweep_outbox(svc)}
-
-
-__all__ = ["SEALED_EVENT", "PackageState", "run_maintenance", "try_seal"]

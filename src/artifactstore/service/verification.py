@@ -7,10 +7,10 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from artifactstore.domain.digests import StreamingHasher
+from artifactstore.domain.digests import Digest, hash_stream
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.errors import ArtifactStoreError, NotFound
-from artifactstore.ports import iter_chunks, parse_upload_key
+from artifactstore.ports import parse_upload_key
 from artifactstore.service.context import Services
 from artifactstore.service.sealing import try_seal
 
@@ -85,18 +85,18 @@ def _hash_and_promote(svc: Services, record: PackageRecord, blob: BlobState, key
     if size is None:
         logger.info("upload already gone (redelivery)", extra={"key": key})
         return Outcome.IGNORED
-    hasher = StreamingHasher()
+    seen: Digest | None = None
     if size == blob.size:
         try:
-            for chunk in iter_chunks(storage.open_upload(key), HASH_CHUNK):
-                hasher.update(chunk)
+            seen, read = hash_stream(storage.open_upload(key), HASH_CHUNK)
         except NotFound:
             # A concurrent delivery of the same notification promoted it meanwhile: that
             # verifier counts it; this one has nothing left to do.
             logger.info("upload promoted by a concurrent verifier", extra={"key": key})
             return Outcome.IGNORED
-    seen = hasher.digest() if size == blob.size else None
-    if seen != blob.digest or hasher.size != blob.size:
+        if read != blob.size:  # changed under us between the size check and the read
+            seen = None
+    if seen != blob.digest:
         storage.delete_upload(key)
         seen_text = str(seen) if seen else f"size {size} (expected {blob.size})"
         svc.catalog.set_blob_status(
