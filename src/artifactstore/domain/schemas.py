@@ -7,9 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import canonical_json
 from artifactstore.errors import InvalidInput
@@ -60,6 +57,10 @@ class MetadataSchema:
                 f"$schema must be {DRAFT_2020_12!r} (JSON Schema draft 2020-12)",
                 code="invalid_json_schema",
             )
+        # jsonschema is imported where it works: the verifier and linker never load it.
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(json_schema)
         except SchemaError as exc:
@@ -83,6 +84,8 @@ class MetadataSchema:
 
     def validate(self, metadata: object) -> None:
         """Raise ``metadata_invalid`` listing every failing JSON pointer; pass silently if valid."""
+        from jsonschema import Draft202012Validator
+
         validator = Draft202012Validator(
             self.json_schema, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
