@@ -183,26 +183,24 @@ class DynamoCatalog(ContentsStore, SchemaAndTokenStore):
         if key is not None:
             key_condition = PackageModel.idempotency_key == key
             condition = key_condition if condition is None else condition & key_condition
-        if producer is not None:
-            partition = item_key("PRODUCER", producer)
-            start = decode_cursor(cursor, {"gsi1pk": partition}, ("gsi1sk", "pk", "sk"))
-            result = PackageModel.by_producer.query(
-                partition,
-                scan_index_forward=False,
-                filter_condition=condition,
-                limit=limit,
-                last_evaluated_key=start,
+        # Newest first from the producer's index, or else from the state's.
+        index, (hash_attr, range_attr), partition = (
+            (PackageModel.by_producer, ("gsi1pk", "gsi1sk"), item_key("PRODUCER", producer))
+            if producer is not None
+            else (
+                PackageModel.by_state,
+                ("gsi2pk", "gsi2sk"),
+                item_key("STATE", state or PackageState.SEALED.value),
             )
-        else:
-            partition = item_key("STATE", state or PackageState.SEALED.value)
-            start = decode_cursor(cursor, {"gsi2pk": partition}, ("gsi2sk", "pk", "sk"))
-            result = PackageModel.by_state.query(
-                partition,
-                scan_index_forward=False,
-                filter_condition=condition,
-                limit=limit,
-                last_evaluated_key=start,
-            )
+        )
+        start = decode_cursor(cursor, {hash_attr: partition}, (range_attr, "pk", "sk"))
+        result = index.query(
+            partition,
+            scan_index_forward=False,
+            filter_condition=condition,
+            limit=limit,
+            last_evaluated_key=start,
+        )
         items = [_to_record(i) for i in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,14 +236,8 @@ def _new_draft(
     svc.catalog.add_files(record.package_id, manifest.files, verified_hex=present)
     svc.catalog.mark_files_complete(record.package_id)
     record.files_complete = True
-    missing = [blobs[h] for h in sorted(blobs) if h not in present]
-    sizes = {f.digest.hex: f.size for f in manifest.files}
-    storage = svc.storage(backend)
-    targets = [
-        storage.upload_target(record.package_id, d, sizes[d.hex])
-        for d in missing[:TARGETS_PER_PAGE]
-    ]
-    cursor = missing[TARGETS_PER_PAGE - 1].hex if len(missing) > TARGETS_PER_PAGE else None
+    missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
+    targets, cursor = _target_page(svc, record, missing)
     return CreateOutcome(record, True, False, targets, cursor, len(missing))
 
 
@@ -271,15 +265,9 @@ def _existing(
     if not record.files_complete:
         # A concurrent creator is still writing the file list: answer from this request's
         # own (identical) files so the client can start uploading right away.
-        sizes = {f.digest.hex: f.size for f in manifest.files}
         present = svc.catalog.verified_blobs(record.backend, (f.digest for f in manifest.files))
-        missing = sorted(h for h in sizes if h not in present)
-        storage = svc.storage(record.backend)
-        targets = [
-            storage.upload_target(record.package_id, Digest(h), sizes[h])
-            for h in missing[:TARGETS_PER_PAGE]
-        ]
-        cursor = missing[TARGETS_PER_PAGE - 1] if len(missing) > TARGETS_PER_PAGE else None
+        missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
+        targets, cursor = _target_page(svc, record, missing)
         return CreateOutcome(record, False, False, targets, cursor, len(missing))
     targets, cursor, missing_count = upload_targets(svc, record.package_id, None)
     return CreateOutcome(
@@ -313,18 +301,29 @@ def complete_and_target(svc: Services, record: PackageRecord, *, created: bool) 
     )
 
 
-def reconcile_pending(svc: Services, record: PackageRecord) -> list[Digest]:
-    """Mark verified what another package verified meanwhile; return what is still missing."""
+def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
+    """Mark verified what another package verified meanwhile; return what is still missing
+    (digest hex → size)."""
     pending = [
-        b.digest
-        for b in svc.catalog.blob_states(record.package_id)
-        if b.status is not BlobStatus.VERIFIED
+        b for b in svc.catalog.blob_states(record.package_id) if b.status is not BlobStatus.VERIFIED
     ]
-    held = svc.catalog.verified_blobs(record.backend, pending)
-    for digest in pending:
-        if digest.hex in held:
-            svc.catalog.set_blob_status(record.package_id, digest, BlobStatus.VERIFIED)
-    return [d for d in pending if d.hex not in held]
+    held = svc.catalog.verified_blobs(record.backend, (b.digest for b in pending))
+    for blob in pending:
+        if blob.digest.hex in held:
+            svc.catalog.set_blob_status(record.package_id, blob.digest, BlobStatus.VERIFIED)
+    return {b.digest.hex: b.size for b in pending if b.digest.hex not in held}
+
+
+def _target_page(
+    svc: Services, record: PackageRecord, missing: Mapping[str, int], after: str | None = None
+) -> tuple[list[UploadTarget], str | None]:
+    """One page of upload targets for ``missing`` (hex → size) in digest order, and the cursor
+    (the page's last digest) when more follow."""
+    pending = sorted(h for h in missing if after is None or h > after)
+    page = pending[:TARGETS_PER_PAGE]
+    storage = svc.storage(record.backend)
+    targets = [storage.upload_target(record.package_id, Digest(h), missing[h]) for h in page]
+    return targets, page[-1] if len(pending) > TARGETS_PER_PAGE else None
 
 
 def upload_targets(
@@ -336,13 +335,8 @@ def upload_targets(
         return [], None, 0
     if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
         raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
-    missing = sorted(reconcile_pending(svc, record), key=lambda d: d.hex)
-    sizes = {b.digest.hex: b.size for b in svc.catalog.blob_states(package_id)}
-    after = [d for d in missing if cursor is None or d.hex > cursor]
-    page = after[:TARGETS_PER_PAGE]
-    storage = svc.storage(record.backend)
-    targets = [storage.upload_target(package_id, d, sizes[d.hex]) for d in page]
-    next_cursor = page[-1].hex if len(after) > TARGETS_PER_PAGE else None
+    missing = reconcile_pending(svc, record)
+    targets, next_cursor = _target_page(svc, record, missing, cursor)
     return targets, next_cursor, len(missing)
 
 
