@@ -17,7 +17,7 @@ metrics = Metrics(namespace="artifactstore", service="artifactstore")
 asgi = Mangum(create_app(), lifespan="off", api_gateway_base_path="/")
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)  # events carry bearer tokens
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

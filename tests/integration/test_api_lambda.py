@@ -127,6 +127,7 @@ def test_the_function_logs_no_token(api: Api, capfd: pytest.CaptureFixture[str])
     root.addHandler(records)
     root.setLevel(logging.DEBUG)
     os.environ["POWERTOOLS_LOG_LEVEL"] = "DEBUG"
+    os.environ["POWERTOOLS_LOGGER_LOG_EVENT"] = "true"  # an operator turning event logging on
     try:
         fresh = load_handler("api")  # its Powertools logger writes to this test's stdout
         invoke(fresh, load_event("apigw_v2_post_schema.json"))
@@ -134,6 +135,7 @@ def test_the_function_logs_no_token(api: Api, capfd: pytest.CaptureFixture[str])
         invoke(fresh, load_event("apigw_v2_post_package_bad_path.json"))
     finally:
         os.environ.pop("POWERTOOLS_LOG_LEVEL", None)
+        os.environ.pop("POWERTOOLS_LOGGER_LOG_EVENT", None)
         root.removeHandler(records)
         root.setLevel(saved)
     out, err = capfd.readouterr()
