@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
+import random
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from artifactstore.catalog import file_lists
+from artifactstore.catalog.file_lists import BLOB_PREFIX, FILE_PREFIX
 from artifactstore.catalog.models import (
+    BlobBucketModel,
     BlobModel,
-    PackageBlobModel,
-    PackageFileModel,
+    FileChunkModel,
     PackageModel,
     item_key,
 )
@@ -23,18 +31,21 @@ from artifactstore.catalog.support import (
     TRANSACTION_CANCELED,
     CatalogTable,
     StaleWrite,
-    decode_cursor,
-    encode_cursor,
     error_code,
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageFile, PackageState, Page
-from artifactstore.errors import NotFound
+from artifactstore.errors import InvalidInput, NotFound
+
+FILE_END = "FILE$"  # sorts after every "FILE#..." key
+VERIFIED_SLICE = 1000  # keys per parallel reader (BatchGetItem takes 100 at a time)
+_Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
 
 
 class ContentsStore(CatalogTable):
-    """File items (``sk=FILE#<path>``), blob items (``sk=BLOB#<hex>``), verified blobs."""
+    """File chunks (``sk=FILE#<first path>``), blob buckets (``sk=BLOB#<first hex>``), and
+    verified blobs. Layout and its reasons: ``docs/catalog.md``."""
 
     def _state(self, package_id: str) -> PackageState:
         item = PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
@@ -43,75 +54,78 @@ class ContentsStore(CatalogTable):
     def add_files(
         self, package_id: str, files: Sequence[FileEntry], verified_hex: set[str] | None = None
     ) -> None:
-        """Write the file and blob items of a list written in one go (see ``file_lists``)."""
-        file_lists.add_file_items(package_id, files)
+        """Write the file chunks and blob buckets of a list written in one go (path order)."""
+        file_lists.add_file_chunks(package_id, files)
         blobs = {f.digest.hex: f.size for f in files}
-        file_lists.add_blob_items(package_id, blobs, verified_hex or set())
+        file_lists.add_blob_buckets(package_id, blobs, verified_hex or set())
 
     def mark_files_complete(self, package_id: str) -> None:
-        """Record that every file and blob item of the package is written."""
+        """Record that every file chunk and blob bucket of the package is written."""
         PackageModel(item_key("PKG", package_id), PKG_SK).update(
             actions=[PackageModel.files_complete.set(True)]
         )
 
-    def iter_files(self, package_id: str) -> Iterator[FileEntry]:
-        """Every file of a package, in path order."""
-        for item in PackageFileModel.query(
-            item_key("PKG", package_id), PackageFileModel.sk.startswith("FILE#")
-        ):
-            yield FileEntry(item.path, int(item.size), Digest.parse(item.digest), item.executable)
+    def iter_files(self, package_id: str, after: str | None = None) -> Iterator[FileEntry]:
+        """Every file of a package in path order (only those after ``after``, if given)."""
+        pk = item_key("PKG", package_id)
+        start = FILE_PREFIX
+        if after is not None:
+            chunk = _chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
+            start = chunk.sk if chunk else FILE_PREFIX
+        for item in FileChunkModel.query(pk, FileChunkModel.sk.between(start, FILE_END)):
+            for entry in file_lists.decode_files(item.files):
+                if after is None or entry.path > after:  # code points sort as UTF-8 bytes
+                    yield entry
 
     def get_file(self, package_id: str, path: str) -> FileEntry:
         """One file of a package, or NotFound."""
-        try:
-            item = PackageFileModel.get(item_key("PKG", package_id), "FILE#" + path)
-        except DoesNotExist as exc:
-            raise NotFound(
-                f"package {package_id} has no file {path!r}", code="file_not_found"
-            ) from exc
-        return FileEntry(item.path, int(item.size), Digest.parse(item.digest), item.executable)
+        chunk = _chunk_at(FileChunkModel, item_key("PKG", package_id), FILE_PREFIX, path)
+        for entry in file_lists.decode_files(chunk.files) if chunk else []:
+            if entry.path == path:
+                return entry
+        raise NotFound(f"package {package_id} has no file {path!r}", code="file_not_found")
 
     def list_files(self, package_id: str, limit: int, cursor: str | None) -> Page[PackageFile]:
-        """One page of a package's files with their blob status."""
-        pk = item_key("PKG", package_id)
-        result = PackageFileModel.query(
-            pk,
-            PackageFileModel.sk.startswith("FILE#"),
-            limit=limit,
-            last_evaluated_key=decode_cursor(cursor, {"pk": pk}, ("sk",)),
-        )
-        files = list(result)
-        wanted = {(pk, "BLOB#" + Digest.parse(f.digest).hex) for f in files}
-        states = {b.digest: b for b in PackageBlobModel.batch_get(wanted)} if wanted else {}
+        """One page of a package's files with their blob status (cursor: the last path)."""
+        after = _decode_after(cursor)
+        files = list(itertools.islice(self.iter_files(package_id, after), limit + 1))
+        more = len(files) > limit
+        files = files[:limit]
+        states = {} if not files else self._page_states(package_id)
         page = []
         for f in files:
-            blob = states.get(f.digest)
-            status = BlobStatus(blob.status) if blob else BlobStatus.PENDING
-            entry = FileEntry(f.path, int(f.size), Digest.parse(f.digest), f.executable)
-            page.append(PackageFile(entry, status, blob.seen_digest if blob else None))
-        return Page(page, encode_cursor(result.last_evaluated_key))
+            blob = states.get(f.digest.hex)
+            status = blob.status if blob else BlobStatus.VERIFIED
+            page.append(PackageFile(f, status, blob.seen_digest if blob else None))
+        return Page(page, _encode_after(files[-1].path) if more else None)
+
+    def _page_states(self, package_id: str) -> dict[str, BlobState]:
+        """The blobs of a draft not yet verified (a sealed package has only verified ones)."""
+        if self._state(package_id) is PackageState.SEALED:
+            return {}
+        return {
+            b.digest.hex: b
+            for b in self.blob_states(package_id)
+            if b.status is not BlobStatus.VERIFIED
+        }
 
     def blob_states(self, package_id: str, status: BlobStatus | None = None) -> Iterator[BlobState]:
-        """The package's distinct blobs, optionally only those in one status."""
-        condition = PackageBlobModel.status == status.value if status else None
-        for item in PackageBlobModel.query(
+        """The package's distinct blobs in digest order, optionally only those in one status."""
+        for bucket in BlobBucketModel.query(
             item_key("PKG", package_id),
-            PackageBlobModel.sk.startswith("BLOB#"),
-            filter_condition=condition,
+            BlobBucketModel.sk.startswith(BLOB_PREFIX),
+            consistent_read=True,
         ):
-            yield BlobState(
-                Digest.parse(item.digest), int(item.size), BlobStatus(item.status), item.seen_digest
-            )
+            for state in _bucket_states(bucket):
+                if status is None or state.status is status:
+                    yield state
 
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
         """One distinct blob of a package, or None when the package does not list it."""
-        try:
-            item = PackageBlobModel.get(
-                item_key("PKG", package_id), "BLOB#" + digest.hex, consistent_read=True
-            )
-        except DoesNotExist:
+        bucket = _chunk_at(BlobBucketModel, item_key("PKG", package_id), BLOB_PREFIX, digest.hex)
+        if bucket is None or digest.hex not in bucket.status.attribute_values:
             return None
-        return BlobState(digest, int(item.size), BlobStatus(item.status), item.seen_digest)
+        return _blob_state(bucket, digest.hex)
 
     def set_blob_status(
         self, package_id: str, digest: Digest, new: BlobStatus, seen: str | None = None
@@ -119,51 +133,65 @@ class ContentsStore(CatalogTable):
         """Move one blob to ``new`` and adjust the package's counters, in one transaction.
 
         Returns False when the blob already had that status (a redelivery): nothing is counted
-        twice. A verified blob never goes back.
+        twice. A verified blob never goes back. Concurrent verifications of one package all
+        update its item, so a lost transaction is retried after a short, growing pause.
         """
-        for _ in range(5):
-            current = self.get_blob_state(package_id, digest)
-            if current is None:
+        pk = item_key("PKG", package_id)
+        for attempt in range(8):
+            bucket = _chunk_at(BlobBucketModel, pk, BLOB_PREFIX, digest.hex)
+            if bucket is None or digest.hex not in bucket.status.attribute_values:
                 raise NotFound(
                     f"package {package_id} lists no blob {digest}", code="blob_not_listed"
                 )
-            if current.status == new or current.status is BlobStatus.VERIFIED:
+            current = _blob_state(bucket, digest.hex).status
+            if current == new or current is BlobStatus.VERIFIED:
                 return False
-            pk = item_key("PKG", package_id)
-            blob = PackageBlobModel(pk, "BLOB#" + digest.hex)
-            package = PackageModel(pk, PKG_SK)
             deltas = {
                 BlobStatus.VERIFIED: PackageModel.verified_count,
                 BlobStatus.REJECTED: PackageModel.rejected_count,
             }
             actions: list[Action] = [deltas[new].add(1)]
-            if current.status in deltas:
-                actions.append(deltas[current.status].add(-1))
+            if current in deltas:
+                actions.append(deltas[current].add(-1))
+            entry = digest.hex
             try:
                 with TransactWrite(connection=self._connection()) as tx:
                     tx.update(
-                        blob,
+                        BlobBucketModel(pk, bucket.sk),
                         actions=[
-                            PackageBlobModel.status.set(new.value),
-                            PackageBlobModel.seen_digest.set(seen)
+                            BlobBucketModel.status[entry].set(new.value),
+                            BlobBucketModel.seen[entry].set(seen)
                             if seen
-                            else PackageBlobModel.seen_digest.remove(),
+                            else BlobBucketModel.seen[entry].remove(),
                         ],
-                        condition=PackageBlobModel.status == current.status.value,
+                        condition=BlobBucketModel.status[entry] == current.value,
                     )
-                    tx.update(package, actions=actions, condition=PackageModel.state == "draft")
+                    tx.update(
+                        PackageModel(pk, PKG_SK),
+                        actions=actions,
+                        condition=PackageModel.state == "draft",
+                    )
                 return True
             except TransactWriteError as exc:
                 if error_code(exc) != TRANSACTION_CANCELED:
                     raise
                 if self._state(package_id) is not PackageState.DRAFT:
                     return False
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
         raise StaleWrite(f"blob {digest} of package {package_id} kept changing")
 
     def verified_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
-        """Which of ``digests`` (hex) the backend holds, verified."""
-        keys = {(item_key("BLOB", backend, d.hex), "BLOB") for d in digests}
-        return {item.pk.rsplit("#", 1)[1] for item in BlobModel.batch_get(keys)} if keys else set()
+        """Which of ``digests`` (hex) the backend holds, verified (slices read in parallel)."""
+        keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
+        slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
+
+        def held(chunk: list[tuple[str, str]]) -> set[str]:
+            return {item.pk.rsplit("#", 1)[1] for item in BlobModel.batch_get(chunk)}
+
+        if len(slices) <= 1:
+            return set().union(*map(held, slices))
+        with ThreadPoolExecutor(min(8, len(slices))) as pool:
+            return set().union(*pool.map(held, slices))
 
     def record_blob(
         self, backend: str, digest: Digest, size: int, package_id: str, now: datetime
@@ -181,3 +209,48 @@ class ContentsStore(CatalogTable):
         except PutError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
+
+
+def _chunk_at(model: type[_Chunk], pk: str, prefix: str, key: str) -> _Chunk | None:
+    """The chunk item that holds ``key``: the last one whose sort key is at or before it."""
+    for item in model.query(
+        pk,
+        model.sk.between(prefix, prefix + key),
+        scan_index_forward=False,
+        limit=1,
+        consistent_read=True,
+    ):
+        return item
+    return None
+
+
+def _bucket_states(bucket: BlobBucketModel) -> Iterator[BlobState]:
+    for hex_digest in sorted(bucket.status.attribute_values):
+        yield _blob_state(bucket, hex_digest)
+
+
+def _blob_state(bucket: BlobBucketModel, hex_digest: str) -> BlobState:
+    seen = bucket.seen.attribute_values.get(hex_digest) if bucket.seen else None
+    return BlobState(
+        Digest(hex_digest),
+        int(bucket.size.attribute_values[hex_digest]),
+        BlobStatus(bucket.status.attribute_values[hex_digest]),
+        seen,
+    )
+
+
+def _encode_after(path: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": path}).encode()).decode()
+
+
+def _decode_after(cursor: str | None) -> str | None:
+    """A files cursor names the last path of the previous page; anything else is a 400."""
+    if not cursor:
+        return None
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
+    if not isinstance(after, str) or not 0 < len(after.encode("utf-8", "surrogatepass")) <= 4096:
+        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
+    return after

@@ -1,21 +1,38 @@
-"""File lists of packages: file items, blob items, and completing a list sent in parts."""
+"""File lists of packages as chunk items, blob buckets, parts, and the one writer of a list."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import blake3
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Or
 from pynamodb.models import Model
 
-from artifactstore.catalog.models import PackageBlobModel, PackageFileModel, PackageModel, item_key
+from artifactstore.catalog.models import (
+    BlobBucketModel,
+    FileChunkModel,
+    FilePartModel,
+    PackageModel,
+    item_key,
+)
 from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code
+from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus
 
 SLICE = 500
+FILE_PREFIX = "FILE#"
+BLOB_PREFIX = "BLOB#"
+PART_PREFIX = "PART#"
+# DynamoDB items hold at most 400 KB; a chunk stays well under it whatever its paths.
+MAX_CHUNK_BYTES = 200_000
+FILES_PER_CHUNK = 1000
+BLOBS_PER_BUCKET = 500
+_ENTRY_OVERHEAD = 90  # digest hex, size, flag and JSON punctuation per file
 
 
 def batch_save(items: Sequence[Model], writers: int = 8) -> None:
@@ -35,45 +52,103 @@ def batch_save(items: Sequence[Model], writers: int = 8) -> None:
         list(pool.map(write, slices))
 
 
-def add_file_items(package_id: str, files: Sequence[FileEntry]) -> None:
-    """Write file items (re-writing the same file is harmless)."""
+def encode_files(files: Sequence[FileEntry]) -> str:
+    """Compact JSON for a run of files (internal to the catalog, not the manifest)."""
+    rows = [[f.path, f.size, f.digest.hex, int(f.executable)] for f in files]
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_files(text: str) -> list[FileEntry]:
+    """The files of one chunk or part item."""
+    return [FileEntry(p, int(n), Digest(h), bool(x)) for p, n, h, x in json.loads(text)]
+
+
+def split_files(files: Sequence[FileEntry]) -> Iterator[Sequence[FileEntry]]:
+    """Runs of at most ``FILES_PER_CHUNK`` files and about ``MAX_CHUNK_BYTES`` each."""
+    start, size = 0, 0
+    for i, entry in enumerate(files):
+        cost = len(entry.path.encode("utf-8")) + _ENTRY_OVERHEAD
+        if i > start and (i - start >= FILES_PER_CHUNK or size + cost > MAX_CHUNK_BYTES):
+            yield files[start:i]
+            start, size = i, 0
+        size += cost
+    if start < len(files):
+        yield files[start:]
+
+
+def add_file_chunks(package_id: str, files: Sequence[FileEntry]) -> None:
+    """Write a complete list, sorted by path, as chunk items."""
     pk = item_key("PKG", package_id)
     batch_save(
         [
-            PackageFileModel(
-                pk,
-                "FILE#" + f.path,
-                path=f.path,
-                size=f.size,
-                digest=str(f.digest),
-                executable=f.executable,
-            )
-            for f in files
+            FileChunkModel(pk, FILE_PREFIX + run[0].path, files=encode_files(run))
+            for run in split_files(files)
         ]
     )
 
 
-def add_blob_items(package_id: str, blobs: Mapping[str, int], verified_hex: set[str]) -> None:
-    """Write one item per distinct blob; those already held start out verified.
+def add_part_items(package_id: str, files: Sequence[FileEntry]) -> None:
+    """Keep one part of a list sent in parts; a part sent twice writes the same items."""
+    pk = item_key("PKG", package_id)
+    text = encode_files(files)
+    part = blake3.blake3(text.encode("utf-8")).hexdigest()
+    batch_save(
+        [
+            FilePartModel(pk, f"{PART_PREFIX}{part}#{n:06d}", files=encode_files(run))
+            for n, run in enumerate(split_files(files))
+        ]
+    )
+
+
+def read_parts(package_id: str) -> list[FileEntry]:
+    """Every file of every part received, in no particular order (duplicates included)."""
+    files: list[FileEntry] = []
+    for item in FilePartModel.query(
+        item_key("PKG", package_id), FilePartModel.sk.startswith(PART_PREFIX)
+    ):
+        files.extend(decode_files(item.files))
+    return files
+
+
+def delete_parts(package_id: str) -> None:
+    """Drop the part items once the list they made is stored as chunks."""
+    items = list(
+        FilePartModel.query(
+            item_key("PKG", package_id),
+            FilePartModel.sk.startswith(PART_PREFIX),
+            attributes_to_get=["pk", "sk"],
+        )
+    )
+    for start in range(0, len(items), SLICE):
+        with FilePartModel.batch_write() as batch:
+            for item in items[start : start + SLICE]:
+                batch.delete(item)
+
+
+def add_blob_buckets(package_id: str, blobs: Mapping[str, int], verified_hex: set[str]) -> None:
+    """Write the distinct blobs, by digest, in buckets; those already held start out verified.
 
     Only the writer of the file list calls this, before ``files_complete`` is set: the verifier
-    touches no blob item of an incomplete list, so batch writes cannot reset a verified one.
+    touches no blob of an incomplete list, so these writes cannot reset a verified one.
     """
     pk = item_key("PKG", package_id)
-    batch_save(
-        [
-            PackageBlobModel(
+    ordered = sorted(blobs)
+    items = []
+    for start in range(0, len(ordered), BLOBS_PER_BUCKET):
+        run = ordered[start : start + BLOBS_PER_BUCKET]
+        items.append(
+            BlobBucketModel(
                 pk,
-                "BLOB#" + hex_digest,
-                digest="blake3:" + hex_digest,
-                size=size,
-                status=(
-                    BlobStatus.VERIFIED if hex_digest in verified_hex else BlobStatus.PENDING
-                ).value,
+                BLOB_PREFIX + run[0],
+                size={h: blobs[h] for h in run},
+                status={
+                    h: (BlobStatus.VERIFIED if h in verified_hex else BlobStatus.PENDING).value
+                    for h in run
+                },
+                seen={},
             )
-            for hex_digest, size in blobs.items()
-        ]
-    )
+        )
+    batch_save(items)
 
 
 def claim_file_list(package_id: str, writer: str, now: datetime, stale_before: datetime) -> bool:

@@ -8,6 +8,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -112,22 +113,32 @@ class PackageModel(_Item):
     outbox = _Outbox()
 
 
-class PackageFileModel(_Item):
-    """``pk=PKG#<id>``, ``sk=FILE#<path>``: one file (DynamoDB sorts ``sk`` by UTF-8 bytes)."""
+class FileChunkModel(_Item):
+    """``pk=PKG#<id>``, ``sk=FILE#<first path>``: a run of a package's files in path order.
 
-    path = UnicodeAttribute()
-    size = NumberAttribute()
-    digest = UnicodeAttribute()
-    executable = BooleanAttribute(default=False)
+    DynamoDB sorts ``sk`` by UTF-8 bytes, the manifest's order, so the chunks of a list read
+    back in order and the chunk holding a path is the last one whose key sorts at or before it.
+    """
+
+    files = UnicodeAttribute()  # JSON: [[path, size, digest hex, 0|1 executable], ...]
 
 
-class PackageBlobModel(_Item):
-    """``pk=PKG#<id>``, ``sk=BLOB#<hex>``: one distinct blob of a package and its status."""
+class FilePartModel(_Item):
+    """``pk=PKG#<id>``, ``sk=PART#<part digest>#<n>``: files of one part of a list sent in parts."""
 
-    digest = UnicodeAttribute()
-    size = NumberAttribute()
-    status = UnicodeAttribute()
-    seen_digest = UnicodeAttribute(null=True)
+    files = UnicodeAttribute()  # the same JSON as a file chunk, in the order sent
+
+
+class BlobBucketModel(_Item):
+    """``pk=PKG#<id>``, ``sk=BLOB#<first hex>``: a run of a package's distinct blobs, by digest.
+
+    Maps keyed by digest hex: each verification updates one entry in a transaction with the
+    package's counters.
+    """
+
+    size = MapAttribute[str, Any]()  # hex -> size in bytes
+    status = MapAttribute[str, Any]()  # hex -> pending | verified | rejected
+    seen = MapAttribute[str, Any]()  # hex -> the digest a rejected upload actually had
 
 
 class BlobModel(_Item):

@@ -33,7 +33,7 @@ def add_part(svc: Services, record: PackageRecord, files: Sequence[FileEntry]) -
             code="file_list_complete",
         )
     Manifest.build(record.producer, record.idempotency_key, record.schema, {}, files)
-    file_lists.add_file_items(record.package_id, files)
+    file_lists.add_part_items(record.package_id, files)
 
 
 def complete_file_list(svc: Services, record: PackageRecord) -> bool:
@@ -55,19 +55,23 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
     files = manifest.files
     blobs = {f.digest.hex: f.size for f in files}
     held = svc.catalog.verified_blobs(record.backend, (Digest(h) for h in blobs))
-    file_lists.add_blob_items(record.package_id, blobs, held)
-    return file_lists.finish_file_list(
+    file_lists.add_file_chunks(record.package_id, files)
+    file_lists.add_blob_buckets(record.package_id, blobs, held)
+    done = file_lists.finish_file_list(
         record.package_id,
         writer,
         blob_count=len(blobs),
         verified_count=len(held),
         total_bytes=manifest.total_bytes,
     )
+    if done:
+        file_lists.delete_parts(record.package_id)
+    return done
 
 
 def _checked_manifest(svc: Services, record: PackageRecord) -> Manifest:
-    """The manifest of the stored list, which must be the declared one."""
-    files = list(svc.catalog.iter_files(record.package_id))
+    """The manifest of the parts received, which must be the declared one."""
+    files = _merged(file_lists.read_parts(record.package_id))
     if len(files) != record.file_count:
         raise InvalidInput(
             f"package {record.package_id} declared {record.file_count} files, "
@@ -85,3 +89,18 @@ def _checked_manifest(svc: Services, record: PackageRecord) -> Manifest:
             details={"computed": str(manifest.digest())},
         )
     return manifest
+
+
+def _merged(received: list[FileEntry]) -> list[FileEntry]:
+    """One entry per path: a part sent twice repeats its files; a path sent twice with
+    different content is refused."""
+    by_path: dict[str, FileEntry] = {}
+    for entry in received:
+        known = by_path.setdefault(entry.path, entry)
+        if known != entry:
+            raise InvalidInput(
+                f"parts of the list disagree about {entry.path!r}",
+                code="file_list_conflict",
+                details={"path": entry.path, "entries": [known.to_json(), entry.to_json()]},
+            )
+    return list(by_path.values())
