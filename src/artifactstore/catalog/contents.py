@@ -8,7 +8,6 @@ import json
 import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TypeVar
 
@@ -32,6 +31,7 @@ from artifactstore.catalog.support import (
     CatalogTable,
     StaleWrite,
     error_code,
+    parallel_map,
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
@@ -188,10 +188,7 @@ class ContentsStore(CatalogTable):
         def held(chunk: list[tuple[str, str]]) -> set[str]:
             return {item.pk.rsplit("#", 1)[1] for item in BlobModel.batch_get(chunk)}
 
-        if len(slices) <= 1:
-            return set().union(*map(held, slices))
-        with ThreadPoolExecutor(min(8, len(slices))) as pool:
-            return set().union(*pool.map(held, slices))
+        return set().union(*parallel_map(held, slices))
 
     def record_blob(
         self, backend: str, digest: Digest, size: int, package_id: str, now: datetime

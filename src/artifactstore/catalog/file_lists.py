@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import blake3
@@ -19,7 +18,7 @@ from artifactstore.catalog.models import (
     PackageModel,
     item_key,
 )
-from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code
+from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code, parallel_map
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus
@@ -35,21 +34,15 @@ BLOBS_PER_BUCKET = 500
 _ENTRY_OVERHEAD = 90  # digest hex, size, flag and JSON punctuation per file
 
 
-def batch_save(items: Sequence[Model], writers: int = 8) -> None:
+def batch_save(items: Sequence[Model]) -> None:
     """Batch-write many items, slices in parallel (each slice in 25-item requests)."""
-    slices = [items[i : i + SLICE] for i in range(0, len(items), SLICE)]
 
     def write(chunk: Sequence[Model]) -> None:
         with type(chunk[0]).batch_write() as batch:
             for item in chunk:
                 batch.save(item)
 
-    if len(slices) <= 1:
-        for chunk in slices:
-            write(chunk)
-        return
-    with ThreadPoolExecutor(min(writers, len(slices))) as pool:
-        list(pool.map(write, slices))
+    parallel_map(write, [items[i : i + SLICE] for i in range(0, len(items), SLICE)])
 
 
 def encode_files(files: Sequence[FileEntry]) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
 
@@ -15,6 +17,27 @@ from artifactstore.errors import ArtifactStoreError, Conflict, InvalidInput
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
 PKG_SK = "PKG"  # sort key of a package's own item
+WORKERS = 8
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def parallel_map(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``work`` over ``items`` on the catalog's long-lived threads (inline for one item).
+
+    PynamoDB keeps one botocore session per thread, and a new session loads the service
+    models again (about 0.1 s each): threads made per call paid that on every request.
+    """
+    global _pool
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="catalog")
+    return list(_pool.map(work, items))
 
 
 class KeyTaken(Conflict):
@@ -81,18 +104,11 @@ def error_code(error: Exception) -> str | None:
 
 
 class CatalogTable:
-    """The one table every catalog part shares, and one connection for transactions."""
+    """The one table every catalog part shares, through one connection (transactions too)."""
 
     def __init__(self, table_name: str, region: str | None = None) -> None:
-        bind_table(table_name, region)
-        self._region = region
-        self._conn: Connection | None = None
-        self._conn_lock = threading.Lock()
+        self._conn = bind_table(table_name, region)
 
     def _connection(self) -> Connection:
-        """One connection for transactions (a botocore client is thread-safe; building one
-        per call would reload the service model every time)."""
-        with self._conn_lock:
-            if self._conn is None:
-                self._conn = Connection(region=self._region)
-            return self._conn
+        """The connection every model uses (a botocore client is thread-safe)."""
+        return self._conn
