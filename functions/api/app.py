@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
+from artifactstore.adapters.tracing import Tracer
 from artifactstore.api.app import create_app
 
 logger = Logger(service="artifactstore")

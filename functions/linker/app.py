@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -15,12 +15,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from artifactstore.adapters.tracing import PATCH_MODULES, Tracer
 from artifactstore.service.factory import services
 from artifactstore.service.linking import link_package
 from artifactstore.settings import service_settings
 
 logger = Logger(service="artifactstore")
-tracer = Tracer(service="artifactstore")
+tracer = Tracer(service="artifactstore", patch_modules=(*PATCH_MODULES, "httpx"))  # State Hub
 IDEMPOTENCY = IdempotencyConfig(expires_after_seconds=30 * 86400)
 
 

@@ -115,12 +115,15 @@ def test_functions_run_python311_on_arm64_with_tracing_and_both_layers(sam: Temp
         assert (ROOT / code_uri / "app.py").is_file()
 
 
-def test_layers_are_built_by_sam_for_python311_arm64(sam: Template) -> None:
+def test_layers_are_built_by_their_makefiles_for_arm64(sam: Template) -> None:
     assert _props(sam, "DependenciesLayer")["ContentUri"] == "layers/deps/"
     assert _props(sam, "ArtifactstoreLayer")["ContentUri"] == "src/"
     for logical_id in ("DependenciesLayer", "ArtifactstoreLayer"):
         metadata = sam["Resources"][logical_id]["Metadata"]
-        assert metadata == {"BuildMethod": "python3.11", "BuildArchitecture": "arm64"}
+        assert metadata == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+        # sam build runs `make build-<LogicalId>` from the Makefile in ContentUri.
+        makefile = ROOT / _props(sam, logical_id)["ContentUri"] / "Makefile"
+        assert f"build-{logical_id}:" in makefile.read_text(encoding="utf-8")
     # No requirements.txt under src/: the code layer must not pull a second copy of the deps.
     assert not (ROOT / "src" / "requirements.txt").exists()
 
