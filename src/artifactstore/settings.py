@@ -25,6 +25,7 @@ class ClientSettings(BaseSettings):
     state_hub_workstream_id: str | None = Field(None, alias="STATE_HUB_WORKSTREAM_ID")
     state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
     client_retries: int = Field(5, ge=0, le=20, alias="ARTIFACTSTORE_CLIENT_RETRIES")
+    client_timeout: float = Field(60.0, gt=0, le=3600, alias="ARTIFACTSTORE_CLIENT_TIMEOUT")
     files_per_request: int = Field(20_000, ge=1, le=50_000, alias="ARTIFACTSTORE_FILES_PER_REQUEST")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import blake3
@@ -159,3 +160,24 @@ def test_same_run_anywhere_gives_the_same_digest(tmp_path: Path) -> None:
     digests = {str(scan_run_directory(r).manifest(SCHEMA_SLUG).digest()) for r in (first, second)}
 
     assert digests == {rich_vector().expected_digest()}
+
+
+@pytest.mark.parametrize("given", ["ABSOLUTE", "run", "run/", "./run/../run"])
+def test_each_scanned_file_points_at_its_own_name_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    # Hashing reads each file from its location: the name on disk (NFD stays NFD), under the
+    # root as given, whatever the package path says.
+    vector = rich_vector()
+    root = vector.write(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    given = str(root) if given == "ABSOLUTE" else given
+
+    scan = scan_run_directory(given)
+
+    by_path = {f.path: f.location for f in scan.files}
+    base = str(Path(given))  # the scan takes a Path: "./run" is "run" from there on
+    expected = {path: os.path.join(base, disk) for disk, (path, _b, _m) in vector.files.items()}
+    assert {p: by_path[p] for p in expected} == expected
+    for path, data, _mode in vector.files.values():
+        assert Path(by_path[path]).read_bytes() == data

@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest
-from artifactstore.domain.paths import MAX_PATH_BYTES, check_path_set, validate_path
+from artifactstore.domain.paths import (
+    CONTROL_CHARACTER,
+    MAX_PATH_BYTES,
+    check_path_set,
+    validate_path,
+)
 from artifactstore.errors import InvalidInput
 
 # Characters that sit on the rules' edges, mixed into otherwise arbitrary text.
@@ -154,3 +159,50 @@ def test_manifest_refuses_an_invalid_path_even_from_a_file_entry() -> None:
     with pytest.raises(InvalidInput) as info:
         Manifest.build("p", "k", "s", {}, [FileEntry("a\\b", 0, ZERO)])
     assert info.value.code == "invalid_path"
+
+
+def test_the_control_character_regex_is_unicode_category_cc_on_every_code_point() -> None:
+    # The path rule was ``unicodedata.category(ch) == "Cc"`` per character; the regex must
+    # agree with it everywhere, or a path could pass one and fail the other.
+    disagree = [
+        hex(cp)
+        for cp in range(0x110000)
+        if bool(CONTROL_CHARACTER.fullmatch(chr(cp))) != (unicodedata.category(chr(cp)) == "Cc")
+    ]
+    assert disagree == []
+
+
+def old_shape_problem(path: str) -> str | None:
+    """The shape rule as it was, character by character with unicodedata (the reference)."""
+    if path.startswith("/"):
+        return "absolute (leading '/')"
+    if "\\" in path:
+        return "contains a backslash"
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
+        return "contains a NUL or control character"
+    if unicodedata.normalize("NFC", path) != path:
+        return "not in Unicode NFC form"
+    for piece in path.split("/"):
+        if piece in ("", ".", ".."):
+            return f"has an empty, '.' or '..' segment ({piece!r})"
+    return None
+
+
+@given(any_text)
+@example("a\x9fb")
+@example("a\xa0b")  # NO-BREAK SPACE: category Zs, allowed
+@example("a\u200bb")  # ZERO WIDTH SPACE: category Cf, not Cc, allowed
+@example("\u212b/\x00")  # not NFC and a NUL: the control character is named first
+def test_validate_path_gives_the_old_rules_answer_and_message(path: str) -> None:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # refused before the shape rules, by both
+    expected = old_shape_problem(path) if 0 < len(path.encode("utf-8")) <= MAX_PATH_BYTES else ""
+    if expected is None:
+        assert validate_path(path) == path
+        return
+    with pytest.raises(InvalidInput) as info:
+        validate_path(path)
+    if expected:
+        assert info.value.message == f"invalid path {path!r}: {expected}"

@@ -12,7 +12,6 @@ import pytest
 
 from artifactstore.domain.digests import (
     HASH_BATCH,
-    MMAP_THRESHOLD,
     Digest,
     StreamingHasher,
     hash_file,
@@ -66,7 +65,12 @@ def test_digest_parse_refuses_anything_else(text: object) -> None:
     assert info.value.code == "invalid_digest"
 
 
-@pytest.mark.parametrize("size", [0, 1, MMAP_THRESHOLD - 1, MMAP_THRESHOLD, MMAP_THRESHOLD + 4097])
+# blake3 reads a file under 16 KiB and memory-maps a bigger one; 1 KiB is its chunk size, and
+# a few MiB are hashed on several threads.
+BIG = 3 * 2**20 + 4097
+
+
+@pytest.mark.parametrize("size", [0, 1, 1024, 1025, 16383, 16384, 16385, BIG])
 def test_hash_file_matches_blake3_on_both_sides_of_the_mmap_threshold(
     tmp_path: Path, size: int
 ) -> None:
@@ -86,7 +90,7 @@ def test_hash_files_keeps_the_order_of_its_input(tmp_path: Path, count: int) -> 
     paths.reverse()
     if count > 2:
         big = paths[count // 2]
-        big.write_bytes(b"b" * (MMAP_THRESHOLD + 1))  # one big file among the small ones
+        big.write_bytes(b"b" * BIG)  # one big file among the small ones
 
     digests = list(hash_files(paths, workers=3))
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from artifactstore.client.api import ApiClient
 
+TIMEOUT_SETTING = "ARTIFACTSTORE_CLIENT_TIMEOUT"
+
 
 def make_client(concurrency: int = 16) -> ApiClient:
     """An ``ApiClient`` for ``ARTIFACTSTORE_API_URL`` / ``ARTIFACTSTORE_API_TOKEN``."""
@@ -19,7 +21,9 @@ def make_client(concurrency: int = 16) -> ApiClient:
     return ApiClient(
         settings.api_url,
         token,
+        settings.client_timeout,
         max_connections=concurrency + 4,
         retries=settings.client_retries,
         files_per_request=settings.files_per_request,
+        timeout_setting=TIMEOUT_SETTING,
     )

@@ -9,7 +9,9 @@ import typer
 
 from artifactstore.cli.output import cli_errors, emit_json, emit_json_with, warn
 
-app = typer.Typer(help="Work with guide-board run directories.", no_args_is_help=True)
+app = typer.Typer(
+    help="Work with guide-board run directories.", no_args_is_help=True, rich_markup_mode=None
+)
 
 RunDirArg = Annotated[
     Path, typer.Argument(help="A finalized guide-board run directory (holds run.json).")
@@ -30,7 +32,10 @@ def load_schema_file(path: Path) -> tuple[str, dict[str, object]]:
 
 @app.command("manifest")
 def manifest_command(run_dir: RunDirArg, schema: SchemaOpt = None) -> None:
-    """Print a run's manifest and digest, offline: nothing is uploaded."""
+    """Print a run's manifest and digest, offline.
+
+    Nothing is uploaded and no service is needed.
+    """
     from artifactstore.domain.digests import Digest
     from artifactstore.domain.rundir import scan_run_directory
 
@@ -88,10 +93,11 @@ def ingest_command(
     timeout: TimeoutOpt = 600.0,
     progress: ProgressOpt = None,
 ) -> None:
-    """Store a finalized run as one package; prints exactly one JSON object on stdout.
+    """Store a finalized run as one package.
 
-    Idempotent by the run's run_id: run it again to resume an interrupted ingest, or to get
-    the stored package back ("reused_existing": true) without sending any bytes.
+    Prints exactly one JSON object on stdout. Idempotent by the run's run_id: run it again to
+    resume an interrupted ingest, or to get the stored package back ("reused_existing": true)
+    without sending any bytes.
     """
     import sys
     from contextlib import AbstractContextManager, nullcontext

@@ -9,8 +9,12 @@ import typer
 
 from artifactstore.cli.output import cli_errors, emit_json
 
-packages_app = typer.Typer(help="List and inspect packages.", no_args_is_help=True)
-schemas_app = typer.Typer(help="Register metadata schemas.", no_args_is_help=True)
+packages_app = typer.Typer(
+    help="List and inspect packages.", no_args_is_help=True, rich_markup_mode=None
+)
+schemas_app = typer.Typer(
+    help="Register metadata schemas.", no_args_is_help=True, rich_markup_mode=None
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout instead.")]
 
@@ -78,7 +82,10 @@ def show_command(
     package_id: Annotated[str, typer.Argument(help="The package id.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """One package: identity, state, digest, links and (first page of) files."""
+    """Show one package.
+
+    Its identity, state, digest, links and the first page of its files.
+    """
     from artifactstore.cli.context import make_client
 
     with cli_errors(), make_client() as client:
@@ -110,7 +117,10 @@ def show_command(
 def register_command(
     file: Annotated[Path, typer.Argument(help="JSON Schema file; its $id names the slug.")],
 ) -> None:
-    """Register a metadata schema (a no-op when the identical body is registered)."""
+    """Register a metadata schema.
+
+    A no-op when the identical body is already registered under its slug.
+    """
     from artifactstore.cli.context import make_client
     from artifactstore.client.schemas import load_schema_file, register_schema
 

@@ -22,7 +22,10 @@ def manifest_command(
         bool, typer.Option("--raw", help="The exact canonical (RFC 8785) bytes, unindented.")
     ] = False,
 ) -> None:
-    """Print a sealed package's manifest, checked against its recorded digest."""
+    """Print a sealed package's manifest.
+
+    It is checked against the package's recorded digest before it is printed.
+    """
     import json
 
     from artifactstore.cli.context import make_client
@@ -48,7 +51,10 @@ def download_command(
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256)] = 8,
 ) -> None:
-    """Download a package: every file and the manifest verified; a rerun resumes."""
+    """Download a package into DEST_DIR.
+
+    Every file and the manifest are verified; a rerun resumes where the last one stopped.
+    """
     from artifactstore.cli.context import make_client
     from artifactstore.client.download import download_package
 
@@ -64,7 +70,10 @@ def cat_command(
     package_id: PackageArg,
     path: Annotated[str, typer.Argument(help="The file's path inside the package.")],
 ) -> None:
-    """Write one file to stdout, verified as it streams (exit 1 when the bytes do not match)."""
+    """Write one file of a package to stdout.
+
+    It is verified as it streams: exit 1 when the bytes do not match its digest.
+    """
     from artifactstore.cli.context import make_client
     from artifactstore.client.download import stream_verified
     from artifactstore.client.manifests import fetch_manifest
@@ -91,9 +100,10 @@ def verify_command(
         bool, typer.Option("--json", help="The report as one JSON object on stdout.")
     ] = False,
 ) -> None:
-    """Exit 0 only when DIR holds exactly the package's files, byte for byte.
+    """Check DIR against a package, byte for byte.
 
-    Otherwise exit 1, with the changed, missing and extra paths on stderr.
+    Exit 0 only when DIR holds exactly the package's files, byte for byte. Otherwise exit 1,
+    with the changed, missing and extra paths on stderr.
     """
     from artifactstore.client.verify import compare
 

@@ -8,7 +8,9 @@ import typer
 
 from artifactstore.cli.output import cli_errors, emit_json
 
-app = typer.Typer(help="Issue, list and revoke API tokens (admin).", no_args_is_help=True)
+app = typer.Typer(
+    help="Issue, list and revoke API tokens (admin).", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command("create")
@@ -22,7 +24,10 @@ def create_command(
         typer.Option("--producer", help="Limit writes to this producer (repeatable)."),
     ] = None,
 ) -> None:
-    """Issue a token; its secret is printed once, in the JSON on stdout."""
+    """Issue a token.
+
+    Its secret is printed once, in the JSON on stdout.
+    """
     from artifactstore.cli.context import make_client
 
     body: dict[str, Any] = {"name": name, "scopes": scope, "producers": producer or None}

@@ -26,6 +26,7 @@ from artifactstore.errors import (
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TransportError,)  # connect/read/write errors and timeouts
+DEFAULT_TIMEOUT = 60.0  # seconds to connect, and between two reads or writes
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str, Any]:
@@ -73,6 +74,28 @@ def unreachable(base_url: str, exc: Exception) -> ServerError:
     )
 
 
+def too_slow(
+    where: str,
+    exc: httpx.TimeoutException,
+    timeout: float,
+    attempts: int,
+    setting: str | None,
+    *,
+    code: str,
+) -> ServerError:
+    """A server that was reached but went quiet: not the same advice as one that is down."""
+    request = f"{exc.request.method} {exc.request.url.path}" if _has_request(exc) else "a request"
+    what = "answer" if isinstance(exc, httpx.ReadTimeout) else "take the body of"
+    tries = f"{attempts} attempts, " if attempts > 1 else ""
+    cure = f"set {setting} to wait longer" if setting else "try again later"
+    return ServerError(
+        f"{where} did not {what} {request} within {timeout:g} s ({tries}{type(exc).__name__}): "
+        f"it is reachable but slow or stuck; {cure}",
+        code=code,
+        details={"timeout_seconds": timeout, "attempts": attempts},
+    )
+
+
 class ApiClient:
     """The artifact-store API: JSON calls with retries, plus raw storage transfers."""
 
@@ -80,16 +103,20 @@ class ApiClient:
         self,
         base_url: str,
         token: str | None,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         *,
         max_connections: int = 32,
         retries: int = 5,
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
         files_per_request: int = 20_000,
+        timeout_setting: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
+        self.timeout = timeout
+        # The setting a user changes ``timeout`` with, named in the read-timeout message.
+        self.timeout_setting = timeout_setting
         # File entries per request: API Gateway takes 10 MiB bodies (about 50,000 entries).
         self.files_per_request = files_per_request
         self.backoff = backoff
@@ -139,13 +166,7 @@ class ApiClient:
                 response = client.send(build(), stream=stream)
             except _TRANSIENT as exc:
                 if last:
-                    if client is self._api:
-                        raise unreachable(self.base_url, exc) from exc
-                    host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "?"
-                    raise ServerError(
-                        f"cannot reach storage at {host}: {type(exc).__name__}: {exc}",
-                        code="storage_unreachable",
-                    ) from exc
+                    raise self._failure(client, exc, attempts) from exc
                 self._sleep(attempt)
                 continue
             if response.status_code in RETRY_STATUSES and not last:
@@ -154,6 +175,25 @@ class ApiClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    def _failure(
+        self, client: httpx.Client, exc: httpx.TransportError, attempts: int
+    ) -> ServerError:
+        """The error for a request that never got an answer, after its last attempt."""
+        api = client is self._api
+        host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "?"
+        # A read or write timeout means the server was reached; a connect timeout, that it was not.
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            slow = (exc, self.timeout, attempts, self.timeout_setting)
+            if api:
+                return too_slow(f"artifact-store at {self.base_url}", *slow, code="api_timeout")
+            return too_slow(f"storage at {host}", *slow, code="storage_timeout")
+        if api:
+            return unreachable(self.base_url, exc)
+        return ServerError(
+            f"cannot reach storage at {host}: {type(exc).__name__}: {exc}",
+            code="storage_unreachable",
+        )
 
     def request(
         self,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
 from artifactstore.errors import InvalidInput
 
 MAX_PATH_BYTES = 1024
+# Unicode category Cc ("NUL or control character") is exactly U+0000-U+001F and U+007F-U+009F,
+# and Unicode's stability policy keeps it so; one regex search is ~10x faster than
+# unicodedata.category per character (tests compare the two on every code point).
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _refuse(path: str, why: str) -> InvalidInput:
@@ -43,9 +48,9 @@ def _shape_problem(path: str) -> str | None:
         return "absolute (leading '/')"
     if "\\" in path:
         return "contains a backslash"
-    if any(unicodedata.category(ch) == "Cc" for ch in path):
+    if CONTROL_CHARACTER.search(path):
         return "contains a NUL or control character"
-    if unicodedata.normalize("NFC", path) != path:
+    if not unicodedata.is_normalized("NFC", path):
         return "not in Unicode NFC form"
     for segment in path.split("/"):
         if segment in ("", ".", ".."):
