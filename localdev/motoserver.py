@@ -165,9 +165,10 @@ class MotoServer:
         )
         from werkzeug.serving import make_server
 
-        from localdev import moto_dynamodb
+        from localdev import moto_dynamodb, moto_s3
 
         moto_dynamodb.install()
+        moto_s3.install()
         if self.state_file is not None and restore_state(self.state_file):
             log.info("restored AWS state from %s", self.state_file)
         app = DomainDispatcherApplication(create_backend_app)

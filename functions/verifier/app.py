@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from artifactstore.adapters.local_notify import LOCAL_BUCKET
+from artifactstore.adapters.tracing import Tracer
 from artifactstore.service.factory import services
 from artifactstore.service.verification import verify_upload
 from artifactstore.settings import service_settings
@@ -40,14 +41,22 @@ def handle_record(record: SQSRecord) -> None:
     for s3_record in body.get("Records", []):
         bucket = s3_record["s3"]["bucket"]["name"]
         key = unquote_plus(s3_record["s3"]["object"]["key"])
+        # A versioned bucket names the version created; verify exactly that one.
+        version = s3_record["s3"]["object"].get("versionId") or None
         backend = backend_of(bucket)
         if backend is None or not s3_record.get("eventName", "").startswith("ObjectCreated"):
             logger.info("notification ignored", extra={"bucket": bucket, "key": key})
             continue
-        result = verify_upload(services(), backend, key)
+        result = verify_upload(services(), backend, key, version)
         metrics.add_metric(name=f"Upload{result.outcome.title()}", unit=MetricUnit.Count, value=1)
         logger.info(
-            "verified", extra={"key": key, "outcome": result.outcome, "sealed": result.sealed}
+            "verified",
+            extra={
+                "key": key,
+                "version": version,
+                "outcome": result.outcome,
+                "sealed": result.sealed,
+            },
         )
 
 

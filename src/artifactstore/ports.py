@@ -52,6 +52,22 @@ def require_upload_key(key: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenUpload:
+    """One version of a pending upload, open for reading; closes its stream on ``with`` exit."""
+
+    stream: BinaryIO
+    size: int
+    # The store's version id (S3); None where objects have no versions (local files).
+    version: str | None = None
+
+    def __enter__(self) -> OpenUpload:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stream.close()
+
+
+@dataclass(frozen=True, slots=True)
 class UploadPart:
     """One presigned part of a multipart upload."""
 
@@ -120,8 +136,8 @@ class BlobStorage(Protocol):
         """Size of a pending upload, or None when there is none."""
         ...
 
-    def open_upload(self, key: str) -> BinaryIO:
-        """Stream a pending upload's bytes."""
+    def open_upload(self, key: str, version: str | None = None) -> OpenUpload:
+        """Open one version of a pending upload (the current one by default) for streaming."""
         ...
 
     def open_blob(self, digest: Digest) -> BinaryIO:
@@ -132,12 +148,25 @@ class BlobStorage(Protocol):
         """Bytes ``[start, end)`` of any stored object."""
         ...
 
-    def promote(self, key: str, digest: Digest, retention: RetentionClass) -> None:
-        """Make a verified upload the blob for ``digest`` (write-once), then drop the upload."""
+    def promote(
+        self,
+        key: str,
+        digest: Digest,
+        retention: RetentionClass,
+        version: str | None = None,
+        size: int | None = None,
+    ) -> None:
+        """Make a verified upload (that ``version`` of it, ``size`` bytes, when known) the blob
+        for ``digest``, then drop that upload.
+
+        Write-once: a blob already held is kept (and locked if ``retention`` locks), so a
+        redelivered or concurrent promotion is a no-op. ``upload_not_found`` when neither the
+        upload nor the blob exists.
+        """
         ...
 
-    def delete_upload(self, key: str) -> None:
-        """Remove a pending upload (a rejected or abandoned one). Never touches blobs."""
+    def delete_upload(self, key: str, version: str | None = None) -> None:
+        """Remove that version of a pending upload, or every version. Never touches blobs."""
         ...
 
     def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:

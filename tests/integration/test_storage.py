@@ -251,8 +251,9 @@ def test_upload_then_promote_makes_a_blob_that_streams_back(backend: Backend) ->
     if backend.name == "local":  # S3's is an MD5; ours the bytes' BLAKE3
         assert etag == f'"{digest.hex}"'
     assert backend.storage.upload_size(target.key) == len(data)
-    with backend.storage.open_upload(target.key) as stream:
-        assert hash_stream(stream) == (digest, len(data))
+    with backend.storage.open_upload(target.key) as opened:
+        assert opened.size == len(data)
+        assert hash_stream(opened.stream) == (digest, len(data))
 
     backend.storage.promote(target.key, digest, EPHEMERAL)
 

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from artifactstore.adapters.storage_s3 import (
+from artifactstore.adapters.s3_support import (
     MAX_OBJECT_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
-    S3Storage,
     part_size_for,
 )
+from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import InvalidInput, StorageError

@@ -338,6 +338,11 @@ def test_each_role_gets_only_what_its_function_uses(cfn: Template) -> None:
         "ssm:GetParameter" not in actions(f"{f}Role") for f in FUNCTIONS if f != "ApiFunction"
     )
     assert {"s3:PutObjectRetention", "s3:PutObject"} <= actions("ApiFunctionRole")
+    # The verifier reads and copies the exact version an S3 notification names.
+    assert {"s3:GetObjectVersion", "s3:PutObjectRetention"} <= actions("VerifierFunctionRole")
+    assert "s3:GetObjectVersion" not in actions("ApiFunctionRole")
+    # Nothing lists versions any more (deletes name the version they remove).
+    assert not any("s3:ListBucketVersions" in actions(f"{f}Role") for f in FUNCTIONS)
     (consume,) = [
         s
         for r, s in _allow_statements(cfn)

@@ -29,6 +29,7 @@ from artifactstore.domain.digests import Digest, StreamingHasher
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, InvalidInput, NotFound
 from artifactstore.ports import (
+    OpenUpload,
     UploadTarget,
     blob_key,
     manifest_key,
@@ -150,12 +151,13 @@ class LocalFilesStorage:
         except FileNotFoundError:
             return None
 
-    def open_upload(self, key: str) -> BinaryIO:
-        """Stream a pending upload."""
-        return self._open(key, "upload")
+    def open_upload(self, key: str, version: str | None = None) -> OpenUpload:
+        """Open a pending upload (files have no versions: ``version`` is ignored)."""
+        stream = self._open(key, "upload")
+        return OpenUpload(stream, os.fstat(stream.fileno()).st_size)
 
-    def delete_upload(self, key: str) -> None:
-        """Remove a pending upload; refuses anything but an upload key."""
+    def delete_upload(self, key: str, version: str | None = None) -> None:
+        """Remove a pending upload (one file, whatever ``version``); only upload keys."""
         require_upload_key(key)
         path = self.path_for(key)
         path.unlink(missing_ok=True)
@@ -178,7 +180,14 @@ class LocalFilesStorage:
             handle.seek(start)
             return handle.read(max(0, end - start))
 
-    def promote(self, key: str, digest: Digest, retention: RetentionClass) -> None:
+    def promote(
+        self,
+        key: str,
+        digest: Digest,
+        retention: RetentionClass,
+        version: str | None = None,
+        size: int | None = None,
+    ) -> None:
         """Hard-link the upload as the blob (write-once), then drop the upload."""
         source = self.path_for(key)
         target = self.path_for(blob_key(digest))

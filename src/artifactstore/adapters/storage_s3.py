@@ -9,17 +9,30 @@ locking retention class get a retention period. Ephemeral blobs are tagged
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from artifactstore.adapters.s3_support import (
+    MAX_OBJECT_SIZE,
+    MIN_PART_SIZE,
+    NOT_FOUND_CODES,
+    OCTET_STREAM,
+    SINGLE_COPY_LIMIT,
+    build_client,
+    error_code,
+    mapped,
+    part_size_for,
+    retention_args,
+    translate,
+)
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import ArtifactStoreError, InvalidInput, NotFound, StorageError
+from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.ports import (
+    OpenUpload,
     UploadPart,
     UploadTarget,
     blob_key,
@@ -34,51 +47,6 @@ if TYPE_CHECKING:
         CompletedPartTypeDef,
         CopySourceTypeDef,
     )
-
-MiB = 1024**2
-GiB = 1024**3
-MAX_PARTS = 10_000
-MIN_PART_SIZE = 8 * MiB
-MAX_OBJECT_SIZE = 5 * 1024**4
-# CopyObject takes up to 5 GiB in one request; above that the managed copy goes multipart.
-SINGLE_COPY_LIMIT = 5 * GiB
-OCTET_STREAM = "application/octet-stream"
-EPHEMERAL_TAGGING = "retention=ephemeral"
-# HeadObject answers a bare status code, GetObject and friends a named one.
-_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
-
-
-def part_size_for(size: int) -> int:
-    """Smallest power-of-two MiB part size (at least 8 MiB) that fits ``size`` in 10,000 parts."""
-    part = MIN_PART_SIZE
-    while part * MAX_PARTS < size:
-        part *= 2
-    return part
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _translate(exc: ClientError, key: str, what: str) -> ArtifactStoreError:
-    """Our error for a refused S3 call, chosen by its error code (never by its message)."""
-    code = _error_code(exc)
-    details = {"key": key, "s3_error_code": code}
-    if code in _NOT_FOUND_CODES:
-        return NotFound(f"no such {what}: {key}", code=f"{what}_not_found", details=details)
-    return StorageError(f"S3 refused {what} {key}: {code}", details=details)
-
-
-@contextmanager
-def _mapped(key: str, what: str = "object") -> Iterator[None]:
-    """Turn boto errors raised inside the block into ours."""
-    try:
-        yield
-    except ClientError as exc:
-        raise _translate(exc, key, what) from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"S3 unreachable for {what} {key}: {exc}", details={"key": key}) from exc
-
 
 MAX_UPLOAD_VERSIONS = 16  # a client re-sending one blob; lifecycle expires any left over
 
@@ -114,7 +82,7 @@ class S3Storage:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = _build_client()
+                    self._client = build_client()
         return self._client
 
     # -- uploads ---------------------------------------------------------------------------
@@ -136,7 +104,7 @@ class S3Storage:
             "ContentLength": size,
             "ContentType": OCTET_STREAM,
         }
-        with _mapped(key, "upload"):
+        with mapped(key, "upload"):
             url = self.client.generate_presigned_url(
                 "put_object", Params=params, ExpiresIn=self.url_ttl
             )
@@ -152,7 +120,7 @@ class S3Storage:
 
     def _multipart_target(self, key: str, digest: Digest, size: int) -> UploadTarget:
         part_size = part_size_for(size)
-        with _mapped(key, "upload"):
+        with mapped(key, "upload"):
             upload_id = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType=OCTET_STREAM
             )["UploadId"]
@@ -194,7 +162,7 @@ class S3Storage:
                 MultipartUpload={"Parts": parts},
             )
         except ClientError as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code == "NoSuchUpload" and self.upload_size(key) is not None:
                 return  # completed by an earlier call whose answer was lost
             if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
@@ -203,28 +171,43 @@ class S3Storage:
                     code="invalid_multipart_parts",
                     details={"key": key, "s3_error_code": code},
                 ) from exc
-            raise _translate(exc, key, "upload") from exc
+            raise translate(exc, key, "upload") from exc
 
     def upload_size(self, key: str) -> int | None:
         """Size of a pending upload, or None."""
         return self._size(key)
 
-    def open_upload(self, key: str) -> BinaryIO:
-        """Stream a pending upload."""
-        return self._open(key, "upload")
+    def open_upload(self, key: str, version: str | None = None) -> OpenUpload:
+        """GET one version of a pending upload (the current one by default): one request."""
+        args: dict[str, Any] = {"VersionId": version} if version else {}
+        with mapped(key, "upload"):
+            answer = self.client.get_object(Bucket=self.bucket, Key=key, **args)
+        # botocore's StreamingBody is an io.IOBase with read(n); OpenUpload closes it.
+        body = cast(BinaryIO, answer["Body"])
+        return OpenUpload(body, answer["ContentLength"], answer.get("VersionId") or version)
 
-    def delete_upload(self, key: str) -> None:
-        """Delete every version of a pending upload; refuses anything but an upload key."""
+    def delete_upload(self, key: str, version: str | None = None) -> None:
+        """Delete that version of a pending upload, or every version; only upload keys."""
         require_upload_key(key)
+        if version is not None:
+            # Deleting a version permanently removes it (no delete marker); one already gone
+            # is a no-op, so a redelivered notification changes nothing.
+            with mapped(key, "upload"):
+                try:
+                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+                except ClientError as exc:
+                    if error_code(exc) not in NOT_FOUND_CODES:
+                        raise
+            return
         # The bucket is versioned (Object Lock): a plain delete would only hide the bytes, so
         # delete the current version until none is left. (No ListObjectVersions: it pages the
         # bucket's versions, and the local emulator copies the whole bucket to answer it.)
-        with _mapped(key, "upload"):
+        with mapped(key, "upload"):
             for _ in range(MAX_UPLOAD_VERSIONS):
                 try:
                     head = self.client.head_object(Bucket=self.bucket, Key=key)
                 except ClientError as exc:
-                    if _error_code(exc) in _NOT_FOUND_CODES:
+                    if error_code(exc) in NOT_FOUND_CODES:
                         return
                     raise
                 self.client.delete_object(
@@ -245,27 +228,44 @@ class S3Storage:
         """Bytes ``[start, end)`` of any object."""
         if end <= start:
             return b""
-        with _mapped(key):
+        with mapped(key):
             answer = self.client.get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
             )
             return answer["Body"].read()
 
-    def promote(self, key: str, digest: Digest, retention: RetentionClass) -> None:
-        """Server-side copy the upload to the blob key (unless there already), then drop it."""
+    def promote(
+        self,
+        key: str,
+        digest: Digest,
+        retention: RetentionClass,
+        version: str | None = None,
+        size: int | None = None,
+    ) -> None:
+        """Server-side copy that upload version to the blob key unless held, then delete it.
+
+        With ``version`` and ``size`` known (the verifier's GET answered both) a fresh blob
+        costs two requests: CopyObject (write-once, locked and tagged in the same request) and
+        DeleteObject of exactly that version.
+        """
         target = blob_key(digest)
-        if not self.has_blob(digest):
-            self._copy_to_blob(key, target, retention)
-        # Retention is applied after the copy (and again on a retried promote), so a promoter
-        # that died between the two steps never leaves an unlocked release-evidence blob.
-        self._apply_retention(target, retention)
-        self.delete_upload(key)
+        try:
+            created = self._copy_to_blob(key, version, size, target, retention)
+        except NotFound:
+            if not self.has_blob(digest):
+                raise
+            created = False  # a concurrent or earlier promotion took the upload already
+        if not created:
+            # Held already (another package's, a concurrent promoter's): make sure it is at
+            # least as locked as this class asks.
+            self._apply_retention(target, retention)
+        self.delete_upload(key, version)
 
     def _apply_retention(self, key: str, retention: RetentionClass) -> None:
         """Put Object Lock retention on a blob unless it already holds at least as long."""
         if not (retention.lock_mode and retention.lock_days):
             return
-        with _mapped(key, "blob"):
+        with mapped(key, "blob"):
             head = self.client.head_object(Bucket=self.bucket, Key=key)
             if head.get("ObjectLockRetainUntilDate"):
                 return
@@ -278,29 +278,74 @@ class S3Storage:
                 },
             )
 
-    def _copy_to_blob(self, key: str, target: str, retention: RetentionClass) -> None:
+    def _copy_to_blob(
+        self,
+        key: str,
+        version: str | None,
+        size: int | None,
+        target: str,
+        retention: RetentionClass,
+    ) -> bool:
+        """Copy the upload to ``target``; False when ``target`` exists already."""
+        source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": key}
+        if version:
+            # That very version: a client re-sending other bytes to the key meanwhile cannot
+            # slip unverified bytes into the blob.
+            source["VersionId"] = version
+        if size is None:
+            size = self._size(key, version)
+            if size is None:
+                raise NotFound(
+                    f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
+                )
+        # Object Lock retention and expiry tag ride on the copy itself: the blob never exists
+        # unlocked, and no PutObjectRetention follows.
+        # TaggingDirective REPLACE (with no tags for kept classes): reading the source
+        # version's tags would take one more permission, and uploads carry none.
+        args = {"TaggingDirective": "REPLACE", **retention_args(retention)}
+        if size > self.copy_threshold:
+            return self._multipart_copy(source, target, args, retention)
+        with mapped(key, "upload"):
+            try:
+                # If-None-Match: the blob key is write-once even between racing promoters.
+                self.client.copy_object(
+                    Bucket=self.bucket, Key=target, CopySource=source, IfNoneMatch="*", **args
+                )
+            except ClientError as exc:
+                if error_code(exc) != "PreconditionFailed":
+                    raise
+                return False
+        return True
+
+    def _multipart_copy(
+        self,
+        source: CopySourceTypeDef,
+        target: str,
+        args: dict[str, Any],
+        retention: RetentionClass,
+    ) -> bool:
+        """Managed multipart copy for sources above the single-copy limit, unless held."""
         from boto3.s3.transfer import TransferConfig
 
-        if self.upload_size(key) is None:
-            raise NotFound(
-                f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
-            )
-        source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": key}
+        if self._size(target) is not None:
+            return False
         config = TransferConfig(
             multipart_threshold=self.copy_threshold,
             multipart_chunksize=max(self.copy_threshold // 8, MIN_PART_SIZE),
         )
-        # Benign race: two promoters may both copy before either sees the blob. The bytes are
-        # the same verified content, so the loser only adds an identical version.
-        with _mapped(key, "upload"):
-            self.client.copy(
-                source, self.bucket, target, ExtraArgs=_tagging_args(retention), Config=config
-            )
+        # Multipart completion takes no If-None-Match through the managed copy: two racing
+        # promoters may both copy. Same verified bytes, so the loser only adds a version.
+        with mapped(source["Key"], "upload"):
+            self.client.copy(source, self.bucket, target, ExtraArgs=args, Config=config)
+        # The lock rode on CreateMultipartUpload; checked again (one HEAD, nothing next to
+        # a copy this size) because the local emulator ignores it there.
+        self._apply_retention(target, retention)
+        return True
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A presigned GET for the blob."""
         key = blob_key(digest)
-        with _mapped(key, "blob"):
+        with mapped(key, "blob"):
             return self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )
@@ -311,7 +356,7 @@ class S3Storage:
         """Write a manifest once (``If-None-Match: *``), locked like its package's blobs."""
         _check_manifest(digest, data)
         key = manifest_key(digest)
-        args = _retention_args(retention)
+        args = retention_args(retention)
         args.pop("TaggingDirective", None)
         try:
             self.client.put_object(
@@ -323,48 +368,32 @@ class S3Storage:
                 **args,
             )
         except ClientError as exc:
-            if _error_code(exc) == "PreconditionFailed":
+            if error_code(exc) == "PreconditionFailed":
                 return  # already written: content-addressed, so it is these very bytes
-            raise _translate(exc, key, "manifest") from exc
+            raise translate(exc, key, "manifest") from exc
 
     def get_manifest(self, digest: Digest) -> bytes:
         """A manifest's canonical bytes."""
         key = manifest_key(digest)
-        with _mapped(key, "manifest"):
+        with mapped(key, "manifest"):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _size(self, key: str) -> int | None:
+    def _size(self, key: str, version: str | None = None) -> int | None:
+        args: dict[str, Any] = {"VersionId": version} if version else {}
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+            return self.client.head_object(Bucket=self.bucket, Key=key, **args)["ContentLength"]
         except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND_CODES:
+            if error_code(exc) in NOT_FOUND_CODES:
                 return None
-            raise _translate(exc, key, "object") from exc
+            raise translate(exc, key, "object") from exc
 
     def _open(self, key: str, what: str) -> BinaryIO:
-        with _mapped(key, what):
+        with mapped(key, what):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         # botocore's StreamingBody is an io.IOBase with read(n); close it when done.
         return cast(BinaryIO, body)
-
-
-def _retention_args(retention: RetentionClass) -> dict[str, Any]:
-    """Object Lock retention for locking classes, the expiry tag for expiring ones."""
-    args: dict[str, Any] = {}
-    if retention.lock_mode and retention.lock_days:
-        args["ObjectLockMode"] = retention.lock_mode
-        args["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=retention.lock_days)
-    if retention.expire_days:
-        args["Tagging"] = EPHEMERAL_TAGGING
-        args["TaggingDirective"] = "REPLACE"
-    return args
-
-
-def _tagging_args(retention: RetentionClass) -> dict[str, Any]:
-    """Copy arguments without the lock headers (``_apply_retention`` runs after the copy)."""
-    return {k: v for k, v in _retention_args(retention).items() if not k.startswith("ObjectLock")}
 
 
 def _check_manifest(digest: Digest, data: bytes) -> None:
@@ -374,12 +403,3 @@ def _check_manifest(digest: Digest, data: bytes) -> None:
             code="manifest_digest_mismatch",
             details={"digest": str(digest), "actual": str(Digest.of_bytes(data))},
         )
-
-
-def _build_client() -> S3Client:
-    """A SigV4 client; botocore itself reads ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
-    return boto3.session.Session().client("s3", config=config)

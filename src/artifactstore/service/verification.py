@@ -42,8 +42,15 @@ class Verification:
     sealed: bool = False
 
 
-def verify_upload(svc: Services, backend: str, key: str) -> Verification:
-    """Verify the object at ``key``; idempotent under redelivery and reordering."""
+def verify_upload(
+    svc: Services, backend: str, key: str, version: str | None = None
+) -> Verification:
+    """Verify ``version`` of the object at ``key`` (the current one when None).
+
+    Idempotent under redelivery and reordering: a version already promoted or deleted is
+    found gone and changes nothing; each version of a key (a client's retried PUT) is handled
+    by its own notification.
+    """
     parsed = parse_upload_key(key)
     if parsed is None:
         logger.info("not an upload key; acknowledged", extra={"key": key})
@@ -54,62 +61,59 @@ def verify_upload(svc: Services, backend: str, key: str) -> Verification:
         record = svc.catalog.get_package(package_id)
     except NotFound:
         logger.warning("upload for an unknown package; deleted", extra={"key": key})
-        storage.delete_upload(key)
+        storage.delete_upload(key, version)
         return Verification(Outcome.IGNORED)
     blob = svc.catalog.get_blob_state(package_id, digest)
     if blob is None and not record.files_complete and record.state is PackageState.DRAFT:
         raise NotReadyYet(f"package {package_id} is still being created")
     if blob is None or record.state is not PackageState.DRAFT or record.backend != backend:
-        storage.delete_upload(key)
+        storage.delete_upload(key, version)
         return Verification(Outcome.IGNORED, package_id)
     if blob.status is BlobStatus.VERIFIED:
-        storage.delete_upload(key)
+        storage.delete_upload(key, version)
         return Verification(Outcome.ALREADY_VERIFIED, package_id)
     if svc.catalog.verified_blobs(backend, [digest]):
         # Another package verified these bytes already: never hash or store them twice.
-        storage.delete_upload(key)
+        storage.delete_upload(key, version)
         outcome = Outcome.ALREADY_VERIFIED
     else:
-        outcome = _hash_and_promote(svc, record, blob, key)
+        outcome = _hash_and_promote(svc, record, blob, key, version)
         if outcome is not Outcome.VERIFIED:
             return Verification(outcome, package_id)
-    svc.catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED)
+    if not svc.catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED):
+        outcome = Outcome.ALREADY_VERIFIED  # a concurrent verifier counted it first
     sealed = try_seal(svc, package_id)
     return Verification(outcome, package_id, sealed)
 
 
-def _hash_and_promote(svc: Services, record: PackageRecord, blob: BlobState, key: str) -> Outcome:
+def _hash_and_promote(
+    svc: Services, record: PackageRecord, blob: BlobState, key: str, version: str | None
+) -> Outcome:
     """Stream and hash the upload; promote it on a match, reject (and delete) it otherwise."""
     storage = svc.storage(record.backend)
-    size = storage.upload_size(key)
-    if size is None:
-        logger.info("upload already gone (redelivery)", extra={"key": key})
+    try:
+        upload = storage.open_upload(key, version)
+    except NotFound:
+        # Redelivered, or a concurrent delivery of the same notification promoted it meanwhile:
+        # that verifier counts it; this one has nothing left to do.
+        logger.info("upload already gone", extra={"key": key, "version": version})
         return Outcome.IGNORED
     seen: Digest | None = None
-    if size == blob.size:
-        try:
-            seen, read = hash_stream(storage.open_upload(key), HASH_CHUNK)
-        except NotFound:
-            # A concurrent delivery of the same notification promoted it meanwhile: that
-            # verifier counts it; this one has nothing left to do.
-            logger.info("upload promoted by a concurrent verifier", extra={"key": key})
-            return Outcome.IGNORED
-        if read != blob.size:  # changed under us between the size check and the read
-            seen = None
+    with upload:
+        if upload.size == blob.size:  # a wrong size is rejected unread
+            seen, read = hash_stream(upload.stream, HASH_CHUNK)
+            if read != blob.size:
+                seen = None
     if seen != blob.digest:
-        storage.delete_upload(key)
-        seen_text = str(seen) if seen else f"size {size} (expected {blob.size})"
+        storage.delete_upload(key, upload.version)
+        seen_text = str(seen) if seen else f"size {upload.size} (expected {blob.size})"
         svc.catalog.set_blob_status(
             record.package_id, blob.digest, BlobStatus.REJECTED, seen=seen_text
         )
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
-    try:
-        storage.promote(key, blob.digest, svc.retention_classes[record.retention_class])
-    except NotFound:
-        if not storage.has_blob(blob.digest):
-            raise
-        logger.info("upload promoted by a concurrent verifier", extra={"key": key})
-        return Outcome.IGNORED
+    retention = svc.retention_classes[record.retention_class]
+    # Write-once and idempotent: a blob a concurrent verifier promoted first is kept as it is.
+    storage.promote(key, blob.digest, retention, upload.version, upload.size)
     svc.catalog.record_blob(record.backend, blob.digest, blob.size, record.package_id, svc.clock())
     return Outcome.VERIFIED

@@ -1,0 +1,290 @@
+"""The verifier on S3: the requests one verified upload costs, and exactly-once per version.
+
+Real parts only: moto in server mode sends the bucket's ObjectCreated notifications to the
+stack's queue (with ``versionId``, as S3 does for a versioned bucket), the verifier Lambda's
+handler gets them as the SQS event Lambda builds, and a botocore event hook on the adapter's own
+client records every S3 operation it sends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx
+import pytest
+from localdev.stack import LocalStack
+
+from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.packages import BlobStatus
+from artifactstore.ports import blob_key
+from artifactstore.service.factory import services
+from artifactstore.settings import service_settings
+from tests.integration.conftest import Configured, configure
+from tests.integration.flow import AUTH, Harness, digest_of
+from tests.lambda_runtime import FakeContext, load_handler
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+pytestmark = pytest.mark.integration
+
+MiB = 1024**2
+ONE_UPLOAD = ["GetObject", "CopyObject", "DeleteObject"]
+
+
+class S3Calls:
+    """Every S3 operation the verifier's S3 client sends, by name, in order."""
+
+    def __init__(self, storage: S3Storage) -> None:
+        self.names: list[str] = []
+        self._events = storage.client.meta.events
+        self._events.register("before-call.s3", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def take(self) -> list[str]:
+        """The operations since the last ``take``."""
+        names, self.names = self.names, []
+        return names
+
+    def close(self) -> None:
+        self._events.unregister("before-call.s3", self._record)
+
+
+@pytest.fixture
+def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
+    saved = dict(os.environ)
+    try:
+        yield configure(stack, tmp_path / "storage", "*:*=s3")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        service_settings.cache_clear()
+        services.cache_clear()
+
+
+@pytest.fixture
+def calls(cfg: Configured) -> Iterator[S3Calls]:
+    recorder = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def s3(cfg: Configured) -> S3Client:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def unique(size: int = 64) -> bytes:
+    """Bytes no other test stored (blobs are shared by every package of a backend)."""
+    nonce = uuid.uuid4().bytes
+    return (nonce * (size // len(nonce) + 1))[:size]
+
+
+def s3_object(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``s3.object`` of the one S3 record an SQS record's body carries."""
+    obj: dict[str, Any] = json.loads(record["body"])["Records"][0]["s3"]["object"]
+    return obj
+
+
+def created_for(h: Harness, package_id: str) -> list[dict[str, Any]]:
+    """The ObjectCreated notifications waiting for this package's uploads."""
+    return [
+        r
+        for r in h.notifications()
+        if "ObjectCreated" in r["body"] and package_id in s3_object(r)["key"]
+    ]
+
+
+def redelivered(record: dict[str, Any]) -> dict[str, Any]:
+    """The same notification delivered again (SQS gives it a fresh message id)."""
+    return dict(record, messageId=str(uuid.uuid4()))
+
+
+def without_version(record: dict[str, Any]) -> dict[str, Any]:
+    """The notification as an unversioned bucket (or the local backend) sends it."""
+    body = json.loads(record["body"])
+    body["Records"][0]["s3"]["object"].pop("versionId")
+    return dict(record, body=json.dumps(body))
+
+
+def versions(s3: S3Client, bucket: str, prefix: str) -> list[str]:
+    answer = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    return [v["VersionId"] for v in answer.get("Versions", [])]
+
+
+def put(target: dict[str, Any], data: bytes) -> None:
+    answer = httpx.put(target["url"], content=data, headers=target["headers"])
+    assert answer.status_code == 200, answer.text
+
+
+def draft(h: Harness, files: dict[str, bytes]) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A new release-evidence draft: its id and its upload targets by digest."""
+    created = h.create(str(uuid.uuid4()), files)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    return body["package_id"], {t["digest"]: t for t in body["upload_targets"]}
+
+
+def test_a_verified_upload_costs_a_get_a_copy_and_a_delete(
+    cfg: Configured, calls: S3Calls, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    files = {f"f{i}.bin": unique(100 + i) for i in range(3)}
+    package_id, targets = draft(h, files)
+    for data in files.values():
+        put(targets[digest_of(data)], data)
+    records = created_for(h, package_id)
+    assert len(records) == 3
+    assert all(s3_object(r)["versionId"] for r in records)  # S3 names the version created
+
+    for record in records:
+        calls.take()
+        assert h.verify([record]) == {"batchItemFailures": []}
+        # No HEAD before the GET, no HEAD + PutObjectRetention after the copy, no listing.
+        assert calls.take() == ONE_UPLOAD
+
+    package = cfg.svc.catalog.get_package(package_id)
+    assert package.verified_count == 3 and package.rejected_count == 0
+    for data in files.values():
+        head = s3.head_object(Bucket=cfg.stack.bucket, Key=blob_key(Digest.parse(digest_of(data))))
+        assert head["ObjectLockMode"] == "GOVERNANCE"  # locked by the copy itself
+    assert versions(s3, cfg.stack.bucket, f"uploads/{package_id}/") == []
+
+
+def test_a_notification_without_version_costs_the_same(cfg: Configured, calls: S3Calls) -> None:
+    h = Harness.start(cfg)
+    data = unique()
+    package_id, targets = draft(h, {"a.bin": data})
+    put(targets[digest_of(data)], data)
+    (record,) = created_for(h, package_id)
+
+    calls.take()
+    assert h.verify([without_version(record)]) == {"batchItemFailures": []}
+
+    assert calls.take() == ONE_UPLOAD  # the GET's answer names the version to copy and delete
+    assert cfg.svc.catalog.get_package(package_id).verified_count == 1
+
+
+def test_a_redelivered_notification_changes_nothing(
+    cfg: Configured, calls: S3Calls, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    data = unique()
+    package_id, targets = draft(h, {"a.bin": data})
+    put(targets[digest_of(data)], data)
+    (record,) = created_for(h, package_id)
+    assert h.verify([record]) == {"batchItemFailures": []}
+    key = blob_key(Digest.parse(digest_of(data)))
+    blob_versions = versions(s3, cfg.stack.bucket, key)
+
+    calls.take()
+    assert h.verify([redelivered(record)]) == {"batchItemFailures": []}
+
+    assert calls.take() == ["DeleteObject"]  # of that version, already gone: a no-op
+    assert versions(s3, cfg.stack.bucket, key) == blob_versions
+    record_after = cfg.svc.catalog.get_package(package_id)
+    assert record_after.verified_count == 1 and record_after.rejected_count == 0
+
+
+def test_each_version_of_a_retried_put_is_handled_once(
+    cfg: Configured, calls: S3Calls, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    data = unique()
+    package_id, targets = draft(h, {"a.bin": data})
+    put(targets[digest_of(data)], data)
+    put(targets[digest_of(data)], data)  # the client retried: a second version
+    records = created_for(h, package_id)
+    assert len({s3_object(r)["versionId"] for r in records}) == 2
+
+    for record in reversed(records):
+        assert h.verify([record]) == {"batchItemFailures": []}
+
+    package = cfg.svc.catalog.get_package(package_id)
+    assert package.verified_count == 1 and package.rejected_count == 0
+    assert versions(s3, cfg.stack.bucket, f"uploads/{package_id}/") == []
+    assert len(versions(s3, cfg.stack.bucket, blob_key(Digest.parse(digest_of(data))))) == 1
+
+
+def test_a_tampered_version_is_rejected_without_losing_the_good_one(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    data = unique()
+    tampered = unique(len(data))
+    package_id, targets = draft(h, {"a.bin": data})
+    digest = Digest.parse(digest_of(data))
+    put(targets[str(digest)], tampered)
+    put(targets[str(digest)], data)
+    first, second = created_for(h, package_id)
+    upload_prefix = f"uploads/{package_id}/"
+
+    assert h.verify([first]) == {"batchItemFailures": []}
+
+    state = cfg.svc.catalog.get_blob_state(package_id, digest)
+    assert state is not None
+    assert (state.status, state.seen_digest) == (BlobStatus.REJECTED, digest_of(tampered))
+    # Only the tampered version is gone; the good one still waits for its own notification.
+    assert versions(s3, cfg.stack.bucket, upload_prefix) == [s3_object(second)["versionId"]]
+    assert not cfg.svc.storage("s3").has_blob(digest)
+
+    assert h.verify([second]) == {"batchItemFailures": []}
+
+    package = cfg.svc.catalog.get_package(package_id)
+    assert package.verified_count == 1 and package.rejected_count == 0
+    assert versions(s3, cfg.stack.bucket, upload_prefix) == []
+    with cfg.svc.storage("s3").open_blob(digest) as stream:
+        assert stream.read() == data
+
+
+def test_a_multipart_upload_notifies_once_and_concurrent_deliveries_verify_once(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    data = unique(6 * MiB)  # above the 5 MiB multipart threshold the tests configure
+    package_id, targets = draft(h, {"big.bin": data})
+    target = targets[digest_of(data)]
+    parts = []
+    for part in target["parts"]:
+        chunk = data[part["offset"] : part["offset"] + part["size"]]
+        answer = httpx.put(part["url"], content=chunk, headers=target["headers"])
+        assert answer.status_code == 200, answer.text
+        parts.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
+    completed = h.client.post(
+        f"/packages/{package_id}/multipart/complete",
+        json={"digest": digest_of(data), "upload_id": target["upload_id"], "parts": parts},
+        headers=AUTH,
+    )
+    assert completed.status_code == 200, completed.text
+
+    (record,) = created_for(h, package_id)  # S3 sends one notification, not Put + Complete
+    assert json.loads(record["body"])["Records"][0]["eventName"] == (
+        "ObjectCreated:CompleteMultipartUpload"
+    )
+    handler = load_handler("verifier").lambda_handler
+    barrier = threading.Barrier(2)
+
+    def deliver(one: dict[str, Any]) -> Any:
+        barrier.wait()
+        return handler({"Records": [one]}, FakeContext())
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(deliver, [record, redelivered(record)]))
+
+    assert results == [{"batchItemFailures": []}] * 2
+    package = cfg.svc.catalog.get_package(package_id)
+    assert package.verified_count == 1 and package.rejected_count == 0
+    assert len(versions(s3, cfg.stack.bucket, blob_key(Digest.parse(digest_of(data))))) == 1
+    assert versions(s3, cfg.stack.bucket, f"uploads/{package_id}/") == []
