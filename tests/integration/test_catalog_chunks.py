@@ -41,13 +41,15 @@ def partition(cfg: Configured, package_id: str) -> dict[str, int]:
 def test_a_big_list_is_a_few_items_and_every_file_is_found(configured: Configured) -> None:
     h = Harness.start(configured)
     nonce = uuid.uuid4().hex
-    count = 2_501  # three chunks of files, six buckets of blobs (each file its own blob)
+    count = 2_501  # three chunks of files; each file its own blob
     files = {f"d/{i:05}": f"{nonce} {i}".encode() for i in range(count)}
     created = h.create(str(uuid.uuid4()), files)
     assert created.status_code == 201, created.text
     package_id = created.json()["package_id"]
 
-    assert partition(configured, package_id) == {"PKG": 1, "FILE": 3, "BLOB": 6}
+    buckets = -(-count // file_lists.BLOBS_PER_BUCKET)
+    assert file_lists.FILES_PER_CHUNK == 1000
+    assert partition(configured, package_id) == {"PKG": 1, "FILE": 3, "BLOB": buckets}
 
     catalog = configured.svc.catalog
     names = sorted(files)
@@ -81,7 +83,8 @@ def test_blob_status_moves_in_its_bucket_once(configured: Configured) -> None:
     package_id = h.create(str(uuid.uuid4()), files).json()["package_id"]
     catalog = configured.svc.catalog
     digests = sorted((Digest.parse(digest_of(d)) for d in files.values()), key=lambda d: d.hex)
-    last_of_first_bucket, first_of_second = digests[499], digests[500]
+    per_bucket = file_lists.BLOBS_PER_BUCKET
+    last_of_first_bucket, first_of_second = digests[per_bucket - 1], digests[per_bucket]
     bogus = Digest("f" * 64)
 
     assert catalog.set_blob_status(

@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
@@ -122,10 +122,8 @@ class ContentsStore(CatalogTable):
 
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
         """One distinct blob of a package, or None when the package does not list it."""
-        bucket = _chunk_at(BlobBucketModel, item_key("PKG", package_id), BLOB_PREFIX, digest.hex)
-        if bucket is None or digest.hex not in bucket.status.attribute_values:
-            return None
-        return _blob_state(bucket, digest.hex)
+        bucket = _bucket_of(item_key("PKG", package_id), digest.hex)
+        return None if bucket is None else _blob_state(bucket, digest.hex)
 
     def set_blob_status(
         self, package_id: str, digest: Digest, new: BlobStatus, seen: str | None = None
@@ -138,8 +136,8 @@ class ContentsStore(CatalogTable):
         """
         pk = item_key("PKG", package_id)
         for attempt in range(8):
-            bucket = _chunk_at(BlobBucketModel, pk, BLOB_PREFIX, digest.hex)
-            if bucket is None or digest.hex not in bucket.status.attribute_values:
+            bucket = _bucket_of(pk, digest.hex)
+            if bucket is None:
                 raise NotFound(
                     f"package {package_id} lists no blob {digest}", code="blob_not_listed"
                 )
@@ -208,7 +206,9 @@ class ContentsStore(CatalogTable):
                 raise
 
 
-def _chunk_at(model: type[_Chunk], pk: str, prefix: str, key: str) -> _Chunk | None:
+def _chunk_at(
+    model: type[_Chunk], pk: str, prefix: str, key: str, attributes: list[Any] | None = None
+) -> _Chunk | None:
     """The chunk item that holds ``key``: the last one whose sort key is at or before it."""
     for item in model.query(
         pk,
@@ -216,9 +216,21 @@ def _chunk_at(model: type[_Chunk], pk: str, prefix: str, key: str) -> _Chunk | N
         scan_index_forward=False,
         limit=1,
         consistent_read=True,
+        attributes_to_get=attributes,
     ):
         return item
     return None
+
+
+def _bucket_of(pk: str, hex_digest: str) -> BlobBucketModel | None:
+    """The bucket listing a blob, read for that blob's entries only (None: not listed)."""
+    entries = [BlobBucketModel.sk] + [
+        getattr(BlobBucketModel, name)[hex_digest] for name in ("size", "status", "seen")
+    ]
+    bucket = _chunk_at(BlobBucketModel, pk, BLOB_PREFIX, hex_digest, entries)
+    if bucket is None or bucket.status is None or hex_digest not in bucket.status.attribute_values:
+        return None
+    return bucket
 
 
 def _bucket_states(bucket: BlobBucketModel) -> Iterator[BlobState]:
