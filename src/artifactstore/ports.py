@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import InvalidInput
 
@@ -155,13 +156,24 @@ class BlobStorage(Protocol):
         retention: RetentionClass,
         version: str | None = None,
         size: int | None = None,
-    ) -> None:
+    ) -> Protection:
         """Make a verified upload (that ``version`` of it, ``size`` bytes, when known) the blob
-        for ``digest``, then drop that upload.
+        for ``digest``, then drop that upload; returns how the blob is now kept.
 
-        Write-once: a blob already held is kept (and locked if ``retention`` locks), so a
-        redelivered or concurrent promotion is a no-op. ``upload_not_found`` when neither the
-        upload nor the blob exists.
+        Write-once: a blob already held is kept, protected at least as ``retention`` asks
+        (``protect``), so a redelivered or concurrent promotion is a no-op.
+        ``upload_not_found`` when neither the upload nor the blob exists.
+        """
+        ...
+
+    def protect(
+        self, digest: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """Keep a held blob at least as ``asked``, never weakening it; returns how it is now
+        kept, or None when no such blob is stored.
+
+        ``known`` is its recorded protection (None: unrecorded, so the backend reads it where
+        that matters). Idempotent, and safe when several callers protect one blob at once.
         """
         ...
 

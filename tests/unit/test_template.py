@@ -341,6 +341,9 @@ def test_each_role_gets_only_what_its_function_uses(cfn: Template) -> None:
     # The verifier reads and copies the exact version an S3 notification names.
     assert {"s3:GetObjectVersion", "s3:PutObjectRetention"} <= actions("VerifierFunctionRole")
     assert "s3:GetObjectVersion" not in actions("ApiFunctionRole")
+    # A shared blob is raised to the strongest class using it (tag removed, lock extended).
+    for role in ("ApiFunctionRole", "VerifierFunctionRole"):
+        assert {"s3:DeleteObjectTagging", "s3:GetObjectRetention"} <= actions(role)
     # Nothing lists versions any more (deletes name the version they remove).
     assert not any("s3:ListBucketVersions" in actions(f"{f}Role") for f in FUNCTIONS)
     (consume,) = [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from artifactstore.domain.retention import RetentionClass
+from artifactstore.domain.protection import Protection, lock_mode_of, needs_upgrade
 from artifactstore.errors import ArtifactStoreError, NotFound, StorageError
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ OCTET_STREAM = "application/octet-stream"
 EPHEMERAL_TAGGING = "retention=ephemeral"
 # HeadObject answers a bare status code, GetObject and friends a named one.
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
+# A key whose current version is a delete marker (an expired blob) answers 405 to tagging and
+# retention requests: the blob is gone as far as a package is concerned.
+GONE_CODES = NOT_FOUND_CODES | {"405", "MethodNotAllowed"}
 
 
 def part_size_for(size: int) -> int:
@@ -60,16 +63,80 @@ def mapped(key: str, what: str = "object") -> Iterator[None]:
         raise StorageError(f"S3 unreachable for {what} {key}: {exc}", details={"key": key}) from exc
 
 
-def retention_args(retention: RetentionClass) -> dict[str, Any]:
-    """Object Lock retention for locking classes, the expiry tag for expiring ones."""
+def retention_args(protection: Protection) -> dict[str, Any]:
+    """Object Lock retention for a locked protection, the expiry tag for an expiring one."""
     args: dict[str, Any] = {}
-    if retention.lock_mode and retention.lock_days:
-        args["ObjectLockMode"] = retention.lock_mode
-        args["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=retention.lock_days)
-    if retention.expire_days:
+    if protection.lock_mode and protection.retain_until:
+        args["ObjectLockMode"] = protection.lock_mode
+        args["ObjectLockRetainUntilDate"] = protection.retain_until
+    if protection.expiring:
         args["Tagging"] = EPHEMERAL_TAGGING
         args["TaggingDirective"] = "REPLACE"
     return args
+
+
+def protect_key(
+    client: S3Client, bucket: str, key: str, asked: Protection, known: Protection | None
+) -> Protection | None:
+    """Keep the object at ``key`` at least as ``asked`` (``BlobStorage.protect``)."""
+    if not needs_upgrade(known, asked):
+        return known
+    if known is None:
+        known = Protection(True)  # unrecorded: it may carry the expiry tag
+        if asked.retain_until is not None:
+            known = lock_of(client, bucket, key)
+            if known is None:
+                return None
+    target = known.upgraded(asked)
+    try:
+        if known.expiring and not target.expiring:
+            # The bucket's lifecycle rule expires by tag; a blob carries no other tag.
+            client.delete_object_tagging(Bucket=bucket, Key=key)
+        if target.retain_until != known.retain_until:
+            target = _extend_lock(client, bucket, key, target, asked)
+    except ClientError as exc:
+        if error_code(exc) in GONE_CODES:
+            return None
+        raise translate(exc, key, "blob") from exc
+    return target
+
+
+def lock_of(client: S3Client, bucket: str, key: str) -> Protection | None:
+    """The object's lock as stored (HeadObject; its tags unknown, so taken as expiring), or
+    None when there is no object."""
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in GONE_CODES:
+            return None
+        raise translate(exc, key, "blob") from exc
+    return Protection(
+        True, lock_mode_of(head.get("ObjectLockMode")), head.get("ObjectLockRetainUntilDate")
+    )
+
+
+def _extend_lock(
+    client: S3Client, bucket: str, key: str, target: Protection, asked: Protection
+) -> Protection:
+    """PutObjectRetention to ``target``. S3 refuses to shorten a lock: when a concurrent
+    caller (or one whose catalog record is not written yet) locked it longer, the lock found
+    stands if it covers ``asked``."""
+    if target.lock_mode is None or target.retain_until is None:
+        return target
+    try:
+        client.put_object_retention(
+            Bucket=bucket,
+            Key=key,
+            Retention={"Mode": target.lock_mode, "RetainUntilDate": target.retain_until},
+        )
+        return target
+    except ClientError as exc:
+        if error_code(exc) in GONE_CODES:
+            raise
+        found = lock_of(client, bucket, key)
+        if found is None or not found.covers(replace(asked, expiring=True)):
+            raise
+        return replace(found, expiring=target.expiring)
 
 
 def build_client() -> S3Client:

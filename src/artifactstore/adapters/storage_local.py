@@ -21,11 +21,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from artifactstore.domain.digests import Digest, StreamingHasher
+from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, InvalidInput, NotFound
 from artifactstore.ports import (
@@ -187,7 +189,7 @@ class LocalFilesStorage:
         retention: RetentionClass,
         version: str | None = None,
         size: int | None = None,
-    ) -> None:
+    ) -> Protection:
         """Hard-link the upload as the blob (write-once), then drop the upload."""
         source = self.path_for(key)
         target = self.path_for(blob_key(digest))
@@ -200,6 +202,15 @@ class LocalFilesStorage:
                     f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
                 ) from None
         self.delete_upload(key)
+        return _kept(Protection.asked(retention, datetime.now(UTC)))
+
+    def protect(
+        self, digest: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """Nothing to change here (see ``_kept``): no request, only whether the blob is there."""
+        if not self.has_blob(digest):
+            return None
+        return _kept(asked)
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A signed GET served by ``/local-storage/{key}``."""
@@ -300,3 +311,10 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _kept(asked: Protection) -> Protection:
+    """How a local blob is kept: never deleted and never expired, so it holds any class's
+    promise of time (recorded as such, so re-using it never asks again), though a local file
+    is not immutable the way an S3 Object Lock is."""
+    return Protection(False, asked.lock_mode, asked.retain_until)

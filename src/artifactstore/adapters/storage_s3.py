@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from botocore.exceptions import ClientError
@@ -25,10 +26,12 @@ from artifactstore.adapters.s3_support import (
     error_code,
     mapped,
     part_size_for,
+    protect_key,
     retention_args,
     translate,
 )
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.ports import (
@@ -241,7 +244,7 @@ class S3Storage:
         retention: RetentionClass,
         version: str | None = None,
         size: int | None = None,
-    ) -> None:
+    ) -> Protection:
         """Server-side copy that upload version to the blob key unless held, then delete it.
 
         With ``version`` and ``size`` known (the verifier's GET answered both) a fresh blob
@@ -249,34 +252,32 @@ class S3Storage:
         DeleteObject of exactly that version.
         """
         target = blob_key(digest)
+        asked = Protection.asked(retention, datetime.now(UTC))
         try:
-            created = self._copy_to_blob(key, version, size, target, retention)
+            created = self._copy_to_blob(key, version, size, target, asked)
         except NotFound:
             if not self.has_blob(digest):
                 raise
             created = False  # a concurrent or earlier promotion took the upload already
+        kept = asked
         if not created:
-            # Held already (another package's, a concurrent promoter's): make sure it is at
-            # least as locked as this class asks.
-            self._apply_retention(target, retention)
+            # Held already (another package's, a concurrent promoter's), kept as that one's
+            # class asked: raise it to this class too. Unknown tags count as expiring.
+            kept = self.protect(digest, asked, None) or Protection(True)
         self.delete_upload(key, version)
+        return kept
 
-    def _apply_retention(self, key: str, retention: RetentionClass) -> None:
-        """Put Object Lock retention on a blob unless it already holds at least as long."""
-        if not (retention.lock_mode and retention.lock_days):
-            return
-        with mapped(key, "blob"):
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-            if head.get("ObjectLockRetainUntilDate"):
-                return
-            self.client.put_object_retention(
-                Bucket=self.bucket,
-                Key=key,
-                Retention={
-                    "Mode": retention.lock_mode,
-                    "RetainUntilDate": datetime.now(UTC) + timedelta(days=retention.lock_days),
-                },
-            )
+    def protect(
+        self, digest: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """Drop the expiry tag and extend the lock as far as ``asked`` needs; nothing else.
+
+        Requests: DeleteObjectTagging when the blob may expire and ``asked`` does not;
+        PutObjectRetention when the lock must be longer; a HeadObject first only when
+        ``known`` is None and a lock is asked (a lock can be extended, never shortened, so its
+        current end must be known).
+        """
+        return protect_key(self.client, self.bucket, blob_key(digest), asked, known)
 
     def _copy_to_blob(
         self,
@@ -284,7 +285,7 @@ class S3Storage:
         version: str | None,
         size: int | None,
         target: str,
-        retention: RetentionClass,
+        asked: Protection,
     ) -> bool:
         """Copy the upload to ``target``; False when ``target`` exists already."""
         source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": key}
@@ -302,9 +303,9 @@ class S3Storage:
         # unlocked, and no PutObjectRetention follows.
         # TaggingDirective REPLACE (with no tags for kept classes): reading the source
         # version's tags would take one more permission, and uploads carry none.
-        args = {"TaggingDirective": "REPLACE", **retention_args(retention)}
+        args = {"TaggingDirective": "REPLACE", **retention_args(asked)}
         if size > self.copy_threshold:
-            return self._multipart_copy(source, target, args, retention)
+            return self._multipart_copy(source, target, args, asked)
         with mapped(key, "upload"):
             try:
                 # If-None-Match: the blob key is write-once even between racing promoters.
@@ -322,7 +323,7 @@ class S3Storage:
         source: CopySourceTypeDef,
         target: str,
         args: dict[str, Any],
-        retention: RetentionClass,
+        asked: Protection,
     ) -> bool:
         """Managed multipart copy for sources above the single-copy limit, unless held."""
         from boto3.s3.transfer import TransferConfig
@@ -339,7 +340,8 @@ class S3Storage:
             self.client.copy(source, self.bucket, target, ExtraArgs=args, Config=config)
         # The lock rode on CreateMultipartUpload; checked again (one HEAD, nothing next to
         # a copy this size) because the local emulator ignores it there.
-        self._apply_retention(target, retention)
+        if asked.retain_until is not None:
+            protect_key(self.client, self.bucket, target, replace(asked, expiring=True), None)
         return True
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
@@ -356,7 +358,7 @@ class S3Storage:
         """Write a manifest once (``If-None-Match: *``), locked like its package's blobs."""
         _check_manifest(digest, data)
         key = manifest_key(digest)
-        args = retention_args(retention)
+        args = retention_args(Protection.asked(retention, datetime.now(UTC)))
         args.pop("TaggingDirective", None)
         try:
             self.client.put_object(

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -36,6 +36,7 @@ from artifactstore.catalog.support import (
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageFile, PackageState, Page
+from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.errors import InvalidInput, NotFound
 
 FILE_END = "FILE$"  # sorts after every "FILE#..." key
@@ -180,18 +181,35 @@ class ContentsStore(CatalogTable):
 
     def verified_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
         """Which of ``digests`` (hex) the backend holds, verified (slices read in parallel)."""
+        return set(self.held_blobs(backend, digests))
+
+    def held_blobs(self, backend: str, digests: Iterable[Digest]) -> dict[str, Protection | None]:
+        """The verified blobs among ``digests`` the backend holds: hex → recorded protection
+        (None for a blob recorded before protections were). Slices are read in parallel."""
         keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
         slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
 
-        def held(chunk: list[tuple[str, str]]) -> set[str]:
-            return {item.pk.rsplit("#", 1)[1] for item in BlobModel.batch_get(chunk)}
+        def held(chunk: list[tuple[str, str]]) -> dict[str, Protection | None]:
+            return {
+                item.pk.rsplit("#", 1)[1]: _protection(item) for item in BlobModel.batch_get(chunk)
+            }
 
-        return set().union(*parallel_map(held, slices))
+        found: dict[str, Protection | None] = {}
+        for part in parallel_map(held, slices):
+            found.update(part)
+        return found
 
     def record_blob(
-        self, backend: str, digest: Digest, size: int, package_id: str, now: datetime
+        self,
+        backend: str,
+        digest: Digest,
+        size: int,
+        package_id: str,
+        now: datetime,
+        protection: Protection | None = None,
     ) -> None:
-        """Record a verified blob (first writer wins; later ones change nothing)."""
+        """Record a verified blob and how it is kept. The first writer creates the item; a
+        later one only adds protection it applied (``raise_blob_protection``)."""
         item = BlobModel(
             item_key("BLOB", backend, digest.hex),
             "BLOB",
@@ -199,11 +217,66 @@ class ContentsStore(CatalogTable):
             verified_at=now,
             first_package_id=package_id,
         )
+        if protection is not None:
+            item.expiring = protection.expiring
+            item.lock_mode = protection.lock_mode
+            item.retain_until = protection.retain_until
         try:
             item.save(condition=BlobModel.pk.does_not_exist())
         except PutError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
+            if protection is not None:
+                self.raise_blob_protection(backend, digest, protection)
+
+    def raise_blob_protection(self, backend: str, digest: Digest, protection: Protection) -> None:
+        """Record protection applied to a held blob; never weakens what the item records.
+
+        The record may lag storage (it is written after the storage request) but never runs
+        ahead of it, so a blob is never taken for better kept than it is. Conditional writes:
+        the lock end only moves later, and ``expiring`` only from true (or unknown) to false.
+        """
+        item = BlobModel(item_key("BLOB", backend, digest.hex), "BLOB")
+        expiring = (
+            BlobModel.expiring.set(False)
+            if not protection.expiring
+            # An unrecorded item learns it may expire: weaker than unknown, never wrong.
+            else BlobModel.expiring.set(BlobModel.expiring | True)
+        )
+        exists = BlobModel.pk.exists()
+        if protection.retain_until is not None:
+            try:
+                item.update(
+                    actions=[
+                        expiring,
+                        BlobModel.lock_mode.set(protection.lock_mode or ""),
+                        BlobModel.retain_until.set(protection.retain_until),
+                    ],
+                    condition=exists
+                    & (
+                        BlobModel.retain_until.does_not_exist()
+                        | (BlobModel.retain_until < protection.retain_until)
+                    ),
+                )
+                return
+            except UpdateError as exc:
+                if error_code(exc) != CONDITION_FAILED:
+                    raise
+            if protection.expiring:
+                return  # a longer lock is recorded already, and nothing else to add
+        try:
+            item.update(actions=[expiring], condition=exists)
+        except UpdateError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
+
+
+def _protection(item: BlobModel) -> Protection | None:
+    """A blob item's recorded protection; None when recorded before protections were."""
+    expiring = item.attribute_values.get("expiring")  # PynamoDB types it as never None
+    if expiring is None:
+        return None
+    return Protection(bool(expiring), lock_mode_of(item.lock_mode), item.retain_until)
 
 
 def _chunk_at(

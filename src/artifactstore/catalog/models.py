@@ -143,11 +143,18 @@ class BlobBucketModel(_Item):
 
 
 class BlobModel(_Item):
-    """``pk=BLOB#<backend>#<hex>``, ``sk=BLOB``: a verified blob a backend holds."""
+    """``pk=BLOB#<backend>#<hex>``, ``sk=BLOB``: a verified blob a backend holds.
+
+    Its protection (``domain/protection.py``) is recorded so that re-using the blob decides
+    without asking storage; items written before it was recorded have no ``expiring``.
+    """
 
     size = NumberAttribute()
     verified_at = UTCDateTimeAttribute()
     first_package_id = UnicodeAttribute()
+    expiring = BooleanAttribute(null=True)  # carries the lifecycle's expiry tag
+    lock_mode = UnicodeAttribute(null=True)
+    retain_until = UTCDateTimeAttribute(null=True)  # Object Lock end; only ever extended
 
 
 class TokenModel(_Item):

@@ -12,6 +12,7 @@ from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 from artifactstore.domain.packages import PackageRecord, PackageState
 from artifactstore.errors import Conflict, InvalidInput
 from artifactstore.service.context import Services
+from artifactstore.service.protection import held_and_protected
 
 # A writer that has not finished in this long is presumed dead; another may take over.
 WRITER_STALE_AFTER = timedelta(minutes=5)
@@ -54,7 +55,9 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
         raise
     files = manifest.files
     blobs = {f.digest.hex: f.size for f in files}
-    held = svc.catalog.verified_blobs(record.backend, (Digest(h) for h in blobs))
+    held = held_and_protected(
+        svc, record.backend, record.retention_class, (Digest(h) for h in blobs)
+    )
     file_lists.add_file_chunks(record.package_id, files)
     file_lists.add_blob_buckets(record.package_id, blobs, held)
     done = file_lists.finish_file_list(

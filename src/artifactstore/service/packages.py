@@ -21,6 +21,7 @@ from artifactstore.ports import UploadTarget, upload_key
 from artifactstore.service import file_lists
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
+from artifactstore.service.protection import held_and_protected
 from artifactstore.service.schemas import get_schema
 from artifactstore.service.sealing import try_seal
 
@@ -203,7 +204,12 @@ def _new_draft(
 ) -> CreateOutcome:
     now = svc.clock()
     blobs = {f.digest.hex: f.digest for f in manifest.files}
-    present = set() if request.in_parts else svc.catalog.verified_blobs(backend, blobs.values())
+    # Held blobs are protected for this package's class before it counts them as verified.
+    present = (
+        set()
+        if request.in_parts
+        else held_and_protected(svc, backend, request.retention_class, blobs.values())
+    )
     record = PackageRecord(
         package_id=str(uuid.uuid4()),
         producer=request.producer,
@@ -307,7 +313,9 @@ def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
     pending = [
         b for b in svc.catalog.blob_states(record.package_id) if b.status is not BlobStatus.VERIFIED
     ]
-    held = svc.catalog.verified_blobs(record.backend, (b.digest for b in pending))
+    held = held_and_protected(
+        svc, record.backend, record.retention_class, (b.digest for b in pending)
+    )
     for blob in pending:
         if blob.digest.hex in held:
             svc.catalog.set_blob_status(record.package_id, blob.digest, BlobStatus.VERIFIED)

@@ -12,6 +12,7 @@ from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, 
 from artifactstore.errors import ArtifactStoreError, NotFound
 from artifactstore.ports import parse_upload_key
 from artifactstore.service.context import Services
+from artifactstore.service.protection import protect_held
 from artifactstore.service.sealing import try_seal
 
 logger = Logger(service="artifactstore", child=True)
@@ -72,8 +73,10 @@ def verify_upload(
     if blob.status is BlobStatus.VERIFIED:
         storage.delete_upload(key, version)
         return Verification(Outcome.ALREADY_VERIFIED, package_id)
-    if svc.catalog.verified_blobs(backend, [digest]):
-        # Another package verified these bytes already: never hash or store them twice.
+    held = svc.catalog.held_blobs(backend, [digest])
+    if held and protect_held(svc, backend, record.retention_class, held):
+        # Another package verified these bytes already: never hash or store them twice, but
+        # keep them as long as this package's class asks.
         storage.delete_upload(key, version)
         outcome = Outcome.ALREADY_VERIFIED
     else:
@@ -113,7 +116,10 @@ def _hash_and_promote(
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
     retention = svc.retention_classes[record.retention_class]
-    # Write-once and idempotent: a blob a concurrent verifier promoted first is kept as it is.
-    storage.promote(key, blob.digest, retention, upload.version, upload.size)
-    svc.catalog.record_blob(record.backend, blob.digest, blob.size, record.package_id, svc.clock())
+    # Write-once and idempotent: a blob a concurrent verifier promoted first is kept, raised
+    # to this class's protection; the catalog records how it is kept, never weakening it.
+    kept = storage.promote(key, blob.digest, retention, upload.version, upload.size)
+    svc.catalog.record_blob(
+        record.backend, blob.digest, blob.size, record.package_id, svc.clock(), kept
+    )
     return Outcome.VERIFIED

@@ -1,0 +1,287 @@
+"""A blob shared by packages of different retention classes is kept as the strongest asks.
+
+Real parts only: the API and the verifier Lambda's handler against moto in server mode, every
+blob on S3 (``*:*=s3``); assertions read the real S3 object with a separate boto3 client, and a
+botocore event hook on the adapter's own client counts the requests protection costs.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import httpx
+import pytest
+from localdev.stack import LocalStack
+
+from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.protection import LOCK_SLACK, Protection, needs_upgrade
+from artifactstore.domain.retention import RetentionClass
+from artifactstore.ports import blob_key
+from artifactstore.service.factory import services
+from artifactstore.settings import service_settings
+from tests.integration.conftest import Configured, configure
+from tests.integration.flow import AUTH, Harness, digest_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+pytestmark = pytest.mark.integration
+
+TEN_YEARS = timedelta(days=3650)
+# Every S3 operation that reads or changes a blob's protection.
+PROTECTION_CALLS = {
+    "HeadObject",
+    "GetObjectTagging",
+    "PutObjectTagging",
+    "DeleteObjectTagging",
+    "GetObjectRetention",
+    "PutObjectRetention",
+}
+EVIDENCE = RetentionClass("release-evidence", lock_mode="GOVERNANCE", lock_days=3650)
+EPHEMERAL = RetentionClass("ephemeral", expire_days=14)
+
+
+class S3Calls:
+    """Every S3 operation the adapter's client sends, by name."""
+
+    def __init__(self, storage: S3Storage) -> None:
+        self.names: list[str] = []
+        self._events = storage.client.meta.events
+        self._events.register("before-call.s3", self._record)
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def take(self) -> list[str]:
+        names, self.names = self.names, []
+        return names
+
+    def close(self) -> None:
+        self._events.unregister("before-call.s3", self._record)
+
+
+@pytest.fixture
+def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
+    saved = dict(os.environ)
+    try:
+        yield configure(stack, tmp_path / "storage", "*:*=s3")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        service_settings.cache_clear()
+        services.cache_clear()
+
+
+@pytest.fixture
+def calls(cfg: Configured) -> Iterator[S3Calls]:
+    recorder = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def s3(cfg: Configured) -> S3Client:
+    import boto3
+
+    return boto3.session.Session().client("s3")
+
+
+def unique(size: int = 64) -> bytes:
+    """Bytes no other test stored (blobs are shared by every package of a backend)."""
+    nonce = uuid.uuid4().bytes
+    return (nonce * (size // len(nonce) + 1))[:size]
+
+
+def create(h: Harness, files: dict[str, bytes], retention_class: str) -> dict[str, Any]:
+    answer = h.create(str(uuid.uuid4()), files, retention_class=retention_class)
+    assert answer.status_code == 201, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def upload_all(body: dict[str, Any], files: dict[str, bytes]) -> None:
+    by_digest = {digest_of(d): d for d in files.values()}
+    for target in body["upload_targets"]:
+        answer = httpx.put(
+            target["url"], content=by_digest[target["digest"]], headers=target["headers"]
+        )
+        assert answer.status_code == 200, answer.text
+
+
+def finalize(h: Harness, package_id: str) -> None:
+    answer = h.client.post(f"/packages/{package_id}/finalize", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "sealed"
+
+
+def ingest(h: Harness, files: dict[str, bytes], retention_class: str) -> dict[str, Any]:
+    """A package through the whole life: create, upload what is missing, verify, seal."""
+    body = create(h, files, retention_class)
+    upload_all(body, files)
+    h.pump()
+    finalize(h, body["package_id"])
+    return body
+
+
+def blob_protection(s3: S3Client, cfg: Configured, data: bytes) -> Protection:
+    """How S3 really keeps the blob of ``data``: its tags and its lock."""
+    key = blob_key(Digest.parse(digest_of(data)))
+    tag_set = s3.get_object_tagging(Bucket=cfg.stack.bucket, Key=key)["TagSet"]
+    # HeadObject, not GetObjectRetention: the local emulator does not implement the latter.
+    head = s3.head_object(Bucket=cfg.stack.bucket, Key=key)
+    expiring = {"Key": "retention", "Value": "ephemeral"} in tag_set
+    return Protection(expiring, head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate"))
+
+
+def assert_kept_ten_years(kept: Protection) -> None:
+    assert not kept.expiring
+    assert kept.lock_mode == "GOVERNANCE"
+    assert kept.retain_until is not None
+    assert kept.retain_until >= datetime.now(UTC) + TEN_YEARS - LOCK_SLACK
+
+
+def recorded(cfg: Configured, data: bytes) -> Protection | None:
+    digest = Digest.parse(digest_of(data))
+    return cfg.svc.catalog.held_blobs("s3", [digest])[digest.hex]
+
+
+def test_a_kept_package_re_using_an_expiring_blob_removes_its_expiry_and_locks_it(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    shared, own = unique(), unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    assert blob_protection(s3, cfg, shared) == Protection(True)  # tagged, unlocked
+
+    body = create(h, {"shared.bin": shared, "own.bin": own}, "release-evidence")
+    assert [t["digest"] for t in body["upload_targets"]] == [digest_of(own)]  # shared: held
+    upload_all(body, {"own.bin": own})
+    h.pump()
+    finalize(h, body["package_id"])
+
+    assert_kept_ten_years(blob_protection(s3, cfg, shared))
+    known = recorded(cfg, shared)
+    assert known is not None and not needs_upgrade(
+        known, Protection.asked(EVIDENCE, cfg.svc.clock())
+    )
+
+
+def test_a_kept_upload_verified_after_an_expiring_one_was_promoted_protects_the_blob(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    files = {"shared.bin": shared}
+    ephemeral = create(h, files, "ephemeral")
+    evidence = create(h, files, "release-evidence")  # not held yet: both upload it
+    upload_all(ephemeral, files)
+    h.pump()  # the ephemeral upload is promoted first: tagged for expiry
+    upload_all(evidence, files)
+    h.pump()  # the kept one finds the blob held
+    finalize(h, ephemeral["package_id"])
+    finalize(h, evidence["package_id"])
+
+    assert_kept_ten_years(blob_protection(s3, cfg, shared))
+
+
+def test_racing_promotions_leave_the_blob_kept_as_the_stronger_class_asks(
+    cfg: Configured, s3: S3Client
+) -> None:
+    storage = cast(S3Storage, cfg.svc.storage("s3"))
+    data = unique()
+    digest = Digest.parse(digest_of(data))
+    first = storage.upload_target(str(uuid.uuid4()), digest, len(data))
+    second = storage.upload_target(str(uuid.uuid4()), digest, len(data))
+    for target in (first, second):
+        assert target.url is not None
+        assert httpx.put(target.url, content=data, headers=dict(target.headers)).status_code == 200
+
+    # Two verifiers, neither of which saw the other's catalog record: the second copy is
+    # refused (the blob key is write-once) and the blob it finds is raised to its class.
+    storage.promote(first.key, digest, EPHEMERAL)
+    kept = storage.promote(second.key, digest, EVIDENCE)
+
+    assert_kept_ten_years(blob_protection(s3, cfg, data))
+    assert_kept_ten_years(kept)
+
+
+def test_re_using_a_protected_blob_costs_no_storage_request(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    ingest(h, {"shared.bin": shared, "a.bin": unique()}, "release-evidence")  # upgrades it
+    assert_kept_ten_years(blob_protection(s3, cfg, shared))
+    calls.take()
+
+    body = create(h, {"shared.bin": shared}, "release-evidence")
+    assert body["upload_targets"] == []
+    finalize(h, body["package_id"])
+
+    assert calls.take() == ["PutObject"]  # the manifest; nothing for the held blob
+
+
+def test_an_expiring_package_re_using_a_kept_blob_changes_nothing(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    ingest(h, {"shared.bin": shared, "a.bin": unique()}, "release-evidence")
+    before = blob_protection(s3, cfg, shared)
+    assert_kept_ten_years(before)
+    calls.take()
+
+    ingest(h, {"shared.bin": shared, "b.bin": unique()}, "ephemeral")
+
+    assert blob_protection(s3, cfg, shared) == before  # no tag back, the same lock end
+    assert not PROTECTION_CALLS & set(calls.take())
+
+
+def test_a_blob_recorded_before_protections_is_read_from_storage_then_upgraded(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    import boto3
+
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    # The item as the catalog wrote it before protections were recorded.
+    boto3.client("dynamodb").update_item(
+        TableName=cfg.stack.table,
+        Key={"pk": {"S": f"BLOB#s3#{Digest.parse(digest_of(shared)).hex}"}, "sk": {"S": "BLOB"}},
+        UpdateExpression="REMOVE expiring, lock_mode, retain_until",
+    )
+    assert recorded(cfg, shared) is None
+    calls.take()
+
+    body = create(h, {"shared.bin": shared}, "release-evidence")
+
+    assert body["upload_targets"] == []
+    assert sorted(calls.take()) == ["DeleteObjectTagging", "HeadObject", "PutObjectRetention"]
+    finalize(h, body["package_id"])
+    assert_kept_ten_years(blob_protection(s3, cfg, shared))
+    known = recorded(cfg, shared)
+    assert known is not None and not known.expiring and known.retain_until is not None
+
+
+def test_a_lock_is_extended_only_beyond_the_slack_and_keeps_its_mode() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    asked = Protection.asked(EVIDENCE, now)
+    recent = Protection(False, "GOVERNANCE", now + TEN_YEARS - LOCK_SLACK)
+    assert not needs_upgrade(recent, asked)  # re-used within the slack: no request
+    old = Protection(False, "COMPLIANCE", now + TEN_YEARS - LOCK_SLACK - timedelta(days=1))
+    assert needs_upgrade(old, asked)
+    # COMPLIANCE is never turned into GOVERNANCE; only the end moves, and only later.
+    assert old.upgraded(asked) == Protection(False, "COMPLIANCE", now + TEN_YEARS)
+    longer = Protection(True, "GOVERNANCE", now + 2 * TEN_YEARS)
+    assert longer.upgraded(asked) == Protection(False, "GOVERNANCE", now + 2 * TEN_YEARS)
+    # An expiring class asks nothing of a stored blob.
+    assert not needs_upgrade(None, Protection.asked(EPHEMERAL, now))
