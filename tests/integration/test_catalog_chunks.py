@@ -157,3 +157,26 @@ def test_parts_that_disagree_about_a_path_never_open_and_parts_go_once_complete(
     )
     assert done.status_code == 200, done.text
     assert partition(configured, package_id) == {"PKG": 1, "FILE": 1, "BLOB": 1}
+
+
+@pytest.mark.parametrize("configured", ["local"], indirect=True)
+def test_a_stale_expected_status_is_caught_by_the_condition_and_read_again(
+    configured: Configured,
+) -> None:
+    h = Harness.start(configured)
+    files = {"only": f"{uuid.uuid4()}".encode()}
+    package_id = h.create(str(uuid.uuid4()), files).json()["package_id"]
+    catalog = configured.svc.catalog
+    digest = Digest.parse(digest_of(files["only"]))
+    read = catalog.get_blob_state(package_id, digest)
+    assert read is not None and read.status is BlobStatus.PENDING
+    # Another verifier rejects it after this one read "pending".
+    assert catalog.set_blob_status(package_id, digest, BlobStatus.REJECTED, "blake3:" + "e" * 64)
+
+    assert catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED, expected=read.status)
+    record = catalog.get_package(package_id)
+    assert (record.verified_count, record.rejected_count) == (1, 0)
+    assert not catalog.set_blob_status(
+        package_id, digest, BlobStatus.VERIFIED, expected=BlobStatus.PENDING
+    )
+    assert catalog.get_package(package_id).verified_count == 1

@@ -40,6 +40,7 @@ from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.errors import InvalidInput, NotFound
 
 FILE_END = "FILE$"  # sorts after every "FILE#..." key
+BUCKET_KEYS_KEPT = 10_000  # (package, digest) -> bucket key, remembered by get_blob_state
 VERIFIED_SLICE = 1000  # keys per parallel reader (BatchGetItem takes 100 at a time)
 _Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
 
@@ -47,6 +48,10 @@ _Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
 class ContentsStore(CatalogTable):
     """File chunks (``sk=FILE#<first path>``), blob buckets (``sk=BLOB#<first hex>``), and
     verified blobs. Layout and its reasons: ``docs/catalog.md``."""
+
+    def __init__(self, table_name: str, region: str | None = None) -> None:
+        super().__init__(table_name, region)
+        self._bucket_keys: dict[tuple[str, str], str] = {}
 
     def _state(self, package_id: str) -> PackageState:
         item = PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
@@ -123,26 +128,44 @@ class ContentsStore(CatalogTable):
 
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
         """One distinct blob of a package, or None when the package does not list it."""
-        bucket = _bucket_of(item_key("PKG", package_id), digest.hex)
-        return None if bucket is None else _blob_state(bucket, digest.hex)
+        pk = item_key("PKG", package_id)
+        bucket = _bucket_of(pk, digest.hex)
+        if bucket is None:
+            return None
+        if len(self._bucket_keys) >= BUCKET_KEYS_KEPT:
+            self._bucket_keys.clear()
+        self._bucket_keys[(pk, digest.hex)] = bucket.sk  # buckets never move once written
+        return _blob_state(bucket, digest.hex)
 
     def set_blob_status(
-        self, package_id: str, digest: Digest, new: BlobStatus, seen: str | None = None
+        self,
+        package_id: str,
+        digest: Digest,
+        new: BlobStatus,
+        seen: str | None = None,
+        expected: BlobStatus | None = None,
     ) -> bool:
         """Move one blob to ``new`` and adjust the package's counters, in one transaction.
 
         Returns False when the blob already had that status (a redelivery): nothing is counted
         twice. A verified blob never goes back. Concurrent verifications of one package all
         update its item, so a lost transaction is retried after a short, growing pause.
+        ``expected``, the status the caller just read with ``get_blob_state``, saves the first
+        read; the transaction's condition still checks it.
         """
         pk = item_key("PKG", package_id)
         for attempt in range(8):
-            bucket = _bucket_of(pk, digest.hex)
-            if bucket is None:
-                raise NotFound(
-                    f"package {package_id} lists no blob {digest}", code="blob_not_listed"
-                )
-            current = _blob_state(bucket, digest.hex).status
+            bucket_sk = self._bucket_keys.get((pk, digest.hex)) if attempt == 0 else None
+            if bucket_sk is not None and expected is not None:
+                current = expected
+            else:
+                bucket = _bucket_of(pk, digest.hex)
+                if bucket is None:
+                    raise NotFound(
+                        f"package {package_id} lists no blob {digest}", code="blob_not_listed"
+                    )
+                bucket_sk = bucket.sk
+                current = _blob_state(bucket, digest.hex).status
             if current == new or current is BlobStatus.VERIFIED:
                 return False
             deltas = {
@@ -156,7 +179,7 @@ class ContentsStore(CatalogTable):
             try:
                 with TransactWrite(connection=self._connection()) as tx:
                     tx.update(
-                        BlobBucketModel(pk, bucket.sk),
+                        BlobBucketModel(pk, bucket_sk),
                         actions=[
                             BlobBucketModel.status[entry].set(new.value),
                             BlobBucketModel.seen[entry].set(seen)

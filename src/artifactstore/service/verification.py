@@ -83,7 +83,9 @@ def verify_upload(
         outcome = _hash_and_promote(svc, record, blob, key, version)
         if outcome is not Outcome.VERIFIED:
             return Verification(outcome, package_id)
-    if not svc.catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED):
+    if not svc.catalog.set_blob_status(
+        package_id, digest, BlobStatus.VERIFIED, expected=blob.status
+    ):
         outcome = Outcome.ALREADY_VERIFIED  # a concurrent verifier counted it first
     sealed = try_seal(svc, package_id)
     return Verification(outcome, package_id, sealed)
@@ -111,7 +113,7 @@ def _hash_and_promote(
         storage.delete_upload(key, upload.version)
         seen_text = str(seen) if seen else f"size {upload.size} (expected {blob.size})"
         svc.catalog.set_blob_status(
-            record.package_id, blob.digest, BlobStatus.REJECTED, seen=seen_text
+            record.package_id, blob.digest, BlobStatus.REJECTED, seen_text, expected=blob.status
         )
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
