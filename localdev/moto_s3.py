@@ -1,6 +1,6 @@
 """S3 in moto, made to notify and to write conditionally as S3 does.
 
-moto 5 differs from S3 in four ways the verifier depends on:
+moto 5 differs from S3 in five ways the verifier depends on:
 
 - its ObjectCreated notifications carry no ``versionId`` (S3 names the version it created
   whenever the bucket is versioned) and no ``sequencer``;
@@ -10,7 +10,9 @@ moto 5 differs from S3 in four ways the verifier depends on:
 - ``CopyObject`` ignores ``If-None-Match: *`` (S3 refuses the copy with 412 when the
   destination key exists), so a write-once copy overwrote;
 - ``CopyObject`` with Object Lock headers is refused without a body checksum header, a rule S3
-  applies to uploads only (a copy has no body; boto3's managed copy relies on that).
+  applies to uploads only (a copy has no body; boto3's managed copy relies on that);
+- ``DeleteObjectTagging`` on a key whose current version is a delete marker (an expired blob)
+  fails with a 500; S3 answers 405 MethodNotAllowed, which the service reads as "gone".
 
 This patches the emulator (moto) in the local stack and the tests; nothing under ``src/``.
 """
@@ -23,8 +25,8 @@ import threading
 from typing import Any
 
 from moto.s3 import notifications
-from moto.s3.exceptions import PreconditionFailed
-from moto.s3.models import S3Backend
+from moto.s3.exceptions import MethodNotAllowed, PreconditionFailed
+from moto.s3.models import FakeDeleteMarker, S3Backend
 from moto.s3.responses import S3Response
 from werkzeug.datastructures import Headers
 
@@ -81,6 +83,15 @@ def _key_response_put(original: Any, self: Any, query: Any, key_name: str) -> An
     return original(self, query, key_name)
 
 
+def _delete_object_tagging(
+    original: Any, self: Any, bucket_name: str, key_name: str, version_id: str | None = None
+) -> Any:
+    current = self.get_object(bucket_name, key_name, version_id, return_delete_marker=True)
+    if isinstance(current, FakeDeleteMarker):
+        raise MethodNotAllowed()
+    return original(self, bucket_name, key_name, version_id)
+
+
 def _wrap(owner: Any, name: str, replacement: Any) -> None:
     original = getattr(owner, name)
     setattr(owner, name, functools.wraps(original)(functools.partial(replacement, original)))
@@ -107,3 +118,4 @@ def install() -> None:
     _wrap_method(S3Backend, "put_object", _put_object)
     _wrap_method(S3Response, "copy_object", _copy_object)
     _wrap_method(S3Response, "_key_response_put", _key_response_put)
+    _wrap_method(S3Backend, "delete_object_tagging", _delete_object_tagging)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
+from artifactstore.domain.bundles import BUNDLE_MAX_BYTES
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import InvalidInput
 
 UPLOADS_PREFIX = "uploads/"
+BUNDLES_SEGMENT = "bundles"
+_BUNDLE_ID_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def blob_key(digest: Digest) -> str:
@@ -42,9 +46,46 @@ def parse_upload_key(key: str) -> tuple[str, Digest] | None:
         return None
 
 
+def bundle_key(package_id: str, bundle_id: str) -> str:
+    """Where a client's bundle (many small blobs' bytes, concatenated) lands before verification."""
+    if not _BUNDLE_ID_RE.fullmatch(bundle_id):
+        # Never a client's input: bundle ids are computed (``domain.bundles.bundle_id``).
+        raise ValueError(f"not a bundle id: {bundle_id!r} (expected 64 lowercase hex)")
+    return f"{UPLOADS_PREFIX}{package_id}/{BUNDLES_SEGMENT}/{bundle_id}"
+
+
+def require_bundle_size(bundle_id: str, size: int) -> None:
+    """Refuse a bundle target of more bytes than a bundle may carry (``bundle_too_big``, as
+    ``POST /packages/{id}/bundles`` answers)."""
+    if size < 0 or size > BUNDLE_MAX_BYTES:
+        raise InvalidInput(
+            f"bundle size {size} is outside 0..{BUNDLE_MAX_BYTES} bytes",
+            code="bundle_too_big",
+            details={"bundle_id": bundle_id, "size": size, "limit": BUNDLE_MAX_BYTES},
+        )
+
+
+def parse_bundle_key(key: str) -> tuple[str, str] | None:
+    """``(package_id, bundle_id)`` of a bundle key, or None for any other key."""
+    if not key.startswith(UPLOADS_PREFIX):
+        return None
+    parts = key[len(UPLOADS_PREFIX) :].split("/")
+    if len(parts) != 3 or not parts[0] or parts[1] != BUNDLES_SEGMENT:
+        return None
+    if not _BUNDLE_ID_RE.fullmatch(parts[2]):
+        return None
+    return parts[0], parts[2]
+
+
+def is_upload_key(key: str) -> bool:
+    """Whether ``key`` is a pending upload's: one blob's or one bundle's."""
+    return parse_upload_key(key) is not None or parse_bundle_key(key) is not None
+
+
 def require_upload_key(key: str) -> None:
-    """Refuse any key but a pending upload's: a backend never deletes a blob this way."""
-    if parse_upload_key(key) is None:
+    """Refuse any key but a pending upload's (a blob's or a bundle's): a backend never deletes
+    a blob this way."""
+    if not is_upload_key(key):
         raise InvalidInput(
             f"refusing to delete {key!r}: not an upload key",
             code="not_an_upload_key",
@@ -80,13 +121,14 @@ class UploadPart:
 
 @dataclass(frozen=True, slots=True)
 class UploadTarget:
-    """Where and how a client sends one blob's bytes.
+    """Where and how a client sends one blob's bytes, or one bundle's.
 
     Either a single presigned ``PUT url`` (``parts`` empty), or a multipart upload (``upload_id``
-    and ``parts``) that the client completes through the API with the parts' ETags.
+    and ``parts``) that the client completes through the API with the parts' ETags. A bundle's
+    target names it ``"bundle:<bundle_id>"`` in place of a digest, and is always a single PUT.
     """
 
-    digest: Digest
+    digest: Digest | str
     size: int
     key: str
     method: str = "PUT"
@@ -123,6 +165,10 @@ class BlobStorage(Protocol):
 
     def upload_target(self, package_id: str, digest: Digest, size: int) -> UploadTarget:
         """A short-lived target bound to this key and size (multipart above the threshold)."""
+        ...
+
+    def bundle_target(self, package_id: str, bundle_id: str, size: int) -> UploadTarget:
+        """One short-lived PUT of a bundle's ``size`` bytes to ``bundle_key`` (never multipart)."""
         ...
 
     def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
@@ -164,6 +210,12 @@ class BlobStorage(Protocol):
         (``protect``), so a redelivered or concurrent promotion is a no-op.
         ``upload_not_found`` when neither the upload nor the blob exists.
         """
+        ...
+
+    def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
+        """Store verified bytes (the caller hashed ``data`` to ``digest``) as that blob; returns
+        how it is now kept. Write-once: a blob already held is kept and protected as in
+        ``promote``, so a redelivered or concurrent write is a no-op."""
         ...
 
     def protect(

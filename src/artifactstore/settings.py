@@ -26,6 +26,8 @@ class ClientSettings(BaseSettings):
     state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
     client_retries: int = Field(5, ge=0, le=20, alias="ARTIFACTSTORE_CLIENT_RETRIES")
     client_timeout: float = Field(60.0, gt=0, le=3600, alias="ARTIFACTSTORE_CLIENT_TIMEOUT")
+    # Files smaller than this travel in bundles (many blobs, one upload); 0 sends each alone.
+    bundle_below: int = Field(262_144, ge=0, le=1_048_577, alias="ARTIFACTSTORE_BUNDLE_BELOW")
     files_per_request: int = Field(20_000, ge=1, le=50_000, alias="ARTIFACTSTORE_FILES_PER_REQUEST")
 
 

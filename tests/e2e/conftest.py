@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,3 +125,20 @@ def offline_digest(stack: Stack, run: Path) -> str:
     done = stack.cli("guide-board", "manifest", run, "--schema", SCHEMA)
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["manifest_digest"])
+
+
+def finalized_run(run: Path, prefix: str) -> str:
+    """Make ``run`` a finalized guide-board run directory (``run.json``); returns its run id."""
+    run_id = f"{prefix}-{uuid.uuid4()}"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "target_profile_ref": "t",
+                "assessment_profile_ref": "a",
+                "result_status": "passed",
+            }
+        )
+    )
+    return run_id

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-from tests.e2e.conftest import SCHEMA, Stack, offline_digest
+from tests.e2e.conftest import SCHEMA, Stack, finalized_run, offline_digest
 
 
 def test_a_list_over_the_per_request_limit_goes_in_parts(stack: Stack, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    (run / "cases").mkdir(parents=True)
-    run_id = f"parts-{uuid.uuid4()}"
-    (run / "run.json").write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "target_profile_ref": "t",
-                "assessment_profile_ref": "a",
-                "result_status": "passed",
-            }
-        )
-    )
+    run_id = finalized_run(run, "parts")
+    (run / "cases").mkdir()
     for i in range(24):
         (run / "cases" / f"case-{i:02}.json").write_text(f'{{"case": {i}, "run": "{run_id}"}}')
 

@@ -180,3 +180,37 @@ def test_a_stale_expected_status_is_caught_by_the_condition_and_read_again(
         package_id, digest, BlobStatus.VERIFIED, expected=BlobStatus.PENDING
     )
     assert catalog.get_package(package_id).verified_count == 1
+
+
+@pytest.mark.parametrize("configured", ["local"], indirect=True)
+def test_many_statuses_move_a_bucket_per_transaction_and_count_once(
+    configured: Configured,
+) -> None:
+    h = Harness.start(configured)
+    nonce = uuid.uuid4().hex
+    files = {f"m/{i:03}": f"{nonce} {i}".encode() for i in range(150)}  # three buckets
+    package_id = h.create(str(uuid.uuid4()), files).json()["package_id"]
+    catalog = configured.svc.catalog
+    digests = sorted(Digest.parse(digest_of(d)).hex for d in files.values())
+    already = Digest(digests[70])
+    assert catalog.set_blob_status(package_id, already, BlobStatus.VERIFIED)
+    bad = "blake3:" + "d" * 64
+    changes: dict[str, tuple[BlobStatus, str | None]] = {
+        hx: (BlobStatus.REJECTED, bad) if i % 10 == 0 else (BlobStatus.VERIFIED, None)
+        for i, hx in enumerate(digests[:140])
+    }
+
+    moved = catalog.set_blob_statuses(package_id, changes)
+    assert moved == set(digests[:140]) - {already.hex}
+    assert catalog.set_blob_statuses(package_id, changes) == set()  # a redelivery moves nothing
+    record = catalog.get_package(package_id)
+    rejected = sum(1 for i in range(140) if i % 10 == 0 and i != 70)  # verified stays so
+    assert (record.verified_count, record.rejected_count) == (140 - rejected, rejected)
+    states = {b.digest.hex: b for b in catalog.blob_states(package_id)}
+    assert states[digests[0]].seen_digest == bad
+    assert all(states[hx].status is BlobStatus.PENDING for hx in digests[140:])
+
+    with pytest.raises(Exception) as refused:
+        catalog.set_blob_statuses(package_id, {"0" * 64: (BlobStatus.VERIFIED, None)})
+    assert getattr(refused.value, "code", None) == "blob_not_listed"
+    assert catalog.get_package(package_id).verified_count == record.verified_count

@@ -272,16 +272,244 @@ def test_a_blob_recorded_before_protections_is_read_from_storage_then_upgraded(
     assert known is not None and not known.expiring and known.retain_until is not None
 
 
-def test_a_lock_is_extended_only_beyond_the_slack_and_keeps_its_mode() -> None:
-    now = datetime(2030, 1, 1, tzinfo=UTC)
-    asked = Protection.asked(EVIDENCE, now)
-    recent = Protection(False, "GOVERNANCE", now + TEN_YEARS - LOCK_SLACK)
-    assert not needs_upgrade(recent, asked)  # re-used within the slack: no request
-    old = Protection(False, "COMPLIANCE", now + TEN_YEARS - LOCK_SLACK - timedelta(days=1))
-    assert needs_upgrade(old, asked)
-    # COMPLIANCE is never turned into GOVERNANCE; only the end moves, and only later.
-    assert old.upgraded(asked) == Protection(False, "COMPLIANCE", now + TEN_YEARS)
-    longer = Protection(True, "GOVERNANCE", now + 2 * TEN_YEARS)
-    assert longer.upgraded(asked) == Protection(False, "GOVERNANCE", now + 2 * TEN_YEARS)
-    # An expiring class asks nothing of a stored blob.
-    assert not needs_upgrade(None, Protection.asked(EPHEMERAL, now))
+# -- expiring blobs re-used by expiring packages ---------------------------------------------
+
+
+def current_version(s3: S3Client, cfg: Configured, data: bytes) -> tuple[str, datetime, bool]:
+    """The blob's current version on S3: its id, creation date, and whether it is tagged."""
+    key = blob_key(Digest.parse(digest_of(data)))
+    head = s3.head_object(Bucket=cfg.stack.bucket, Key=key)
+    tags = s3.get_object_tagging(Bucket=cfg.stack.bucket, Key=key)["TagSet"]
+    tagged = {"Key": "retention", "Value": "ephemeral"} in tags
+    return head["VersionId"], head["LastModified"], tagged
+
+
+def days_later(cfg: Configured, days: float) -> datetime:
+    """Move the services' clock (the API's and the verifier's) ``days`` ahead."""
+    later = cfg.svc.clock() + timedelta(days=days)
+    cfg.svc.clock = lambda: later
+    return later
+
+
+def test_an_expiring_blob_re_used_close_to_its_expiry_is_renewed(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    h = Harness.start(cfg)
+    shared, own = unique(), unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    first_version, first_created, _ = current_version(s3, cfg, shared)
+    now = days_later(cfg, 13)  # the blob would expire a day after the next package seals
+    calls.take()
+
+    body = create(h, {"shared.bin": shared, "own.bin": own}, "ephemeral")
+
+    assert [t["digest"] for t in body["upload_targets"]] == [digest_of(own)]  # shared: held
+    assert calls.take() == ["HeadObject", "CopyObject", "GetObjectTagging"]
+    version, created, tagged = current_version(s3, cfg, shared)
+    assert version != first_version and created >= first_created and tagged
+    known = recorded(cfg, shared)
+    assert known == Protection(True, expires_at=now + timedelta(days=14))
+    upload_all(body, {"own.bin": own})
+    h.pump()
+    finalize(h, body["package_id"])
+
+
+def test_an_expiring_package_re_using_a_fresh_expiring_blob_costs_no_storage_request(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    known = recorded(cfg, shared)
+    assert known is not None and known.expires_at is not None  # recorded at promotion
+    days_later(cfg, 0.5)  # within the slack of a day
+    calls.take()
+
+    body = create(h, {"shared.bin": shared}, "ephemeral")
+    assert body["upload_targets"] == []
+    finalize(h, body["package_id"])
+
+    assert calls.take() == ["PutObject"]  # the manifest; nothing for the held blob
+    assert recorded(cfg, shared) == known
+
+
+def test_an_expired_blob_is_uploaded_again_and_the_package_seals(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    # What the lifecycle rule does 14 days on: a delete marker becomes the current version.
+    key = blob_key(Digest.parse(digest_of(shared)))
+    assert s3.delete_object(Bucket=cfg.stack.bucket, Key=key)["DeleteMarker"]
+    days_later(cfg, 15)
+
+    body = create(h, {"shared.bin": shared}, "ephemeral")
+
+    assert [t["digest"] for t in body["upload_targets"]] == [digest_of(shared)]
+    upload_all(body, {"shared.bin": shared})
+    assert h.pump() == 1
+    finalize(h, body["package_id"])
+    assert s3.get_object(Bucket=cfg.stack.bucket, Key=key)["Body"].read() == shared
+    assert current_version(s3, cfg, shared)[2]  # stored again, tagged for expiry
+
+
+def test_a_kept_package_re_using_an_expired_blob_uploads_it_again(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    key = blob_key(Digest.parse(digest_of(shared)))
+    assert s3.delete_object(Bucket=cfg.stack.bucket, Key=key)["DeleteMarker"]  # the lifecycle
+    days_later(cfg, 15)
+
+    # Untagging a delete marker is a 405 on S3 (moto is patched to answer so): gone.
+    body = create(h, {"shared.bin": shared}, "release-evidence")
+
+    assert [t["digest"] for t in body["upload_targets"]] == [digest_of(shared)]
+    upload_all(body, {"shared.bin": shared})
+    assert h.pump() == 1
+    finalize(h, body["package_id"])
+    assert s3.get_object(Bucket=cfg.stack.bucket, Key=key)["Body"].read() == shared
+
+
+def test_an_expiring_blob_recorded_without_its_expiry_is_dated_from_storage(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    import boto3
+
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")
+    # The item as the catalog wrote it before expiry dates were recorded.
+    boto3.client("dynamodb").update_item(
+        TableName=cfg.stack.table,
+        Key={"pk": {"S": f"BLOB#s3#{Digest.parse(digest_of(shared)).hex}"}, "sk": {"S": "BLOB"}},
+        UpdateExpression="REMOVE expires_at",
+    )
+    assert recorded(cfg, shared) == Protection(True)
+    _, created, _ = current_version(s3, cfg, shared)
+    calls.take()
+
+    body = create(h, {"shared.bin": shared}, "ephemeral")
+
+    assert body["upload_targets"] == []
+    assert calls.take() == ["HeadObject"]  # created just now: no renewal
+    assert recorded(cfg, shared) == Protection(True, expires_at=created + timedelta(days=14))
+    finalize(h, body["package_id"])
+
+
+def test_a_tag_taken_off_while_a_renewal_copies_stays_off(cfg: Configured, s3: S3Client) -> None:
+    storage = cast(S3Storage, cfg.svc.storage("s3"))
+    data = unique()
+    digest = Digest.parse(digest_of(data))
+    storage.put_blob(digest, data, EPHEMERAL)
+    key = blob_key(digest)
+
+    # A kept package's DeleteObjectTagging reaching the old version just as the copy lands.
+    def untag_source(parsed: dict[str, Any], **_: Any) -> None:
+        s3.delete_object_tagging(
+            Bucket=cfg.stack.bucket, Key=key, VersionId=parsed["CopySourceVersionId"]
+        )
+
+    events = storage.client.meta.events
+    events.register("after-call.s3.CopyObject", untag_source)
+    try:
+        stale = Protection(True, expires_at=datetime.now(UTC))
+        kept = storage.protect(digest, Protection.asked(EPHEMERAL, datetime.now(UTC)), stale)
+    finally:
+        events.unregister("after-call.s3.CopyObject", untag_source)
+
+    assert kept == Protection(False)
+    assert not current_version(s3, cfg, data)[2]
+
+
+def test_a_blob_above_the_single_copy_limit_is_renewed_by_a_multipart_copy(
+    cfg: Configured, s3: S3Client
+) -> None:
+    import boto3
+    from botocore.config import Config
+
+    # A copy threshold of 64 bytes stands for S3's 5 GiB limit of a single CopyObject.
+    storage = S3Storage(
+        cfg.stack.bucket,
+        client=boto3.session.Session().client("s3", config=Config(signature_version="s3v4")),
+        multipart_threshold=5 * 1024 * 1024,
+        url_ttl=600,
+        copy_threshold=64,
+    )
+    data = unique(100)
+    digest = Digest.parse(digest_of(data))
+    storage.put_blob(digest, data, EPHEMERAL)
+    first_version = current_version(s3, cfg, data)[0]
+    asked = Protection.asked(EPHEMERAL, datetime.now(UTC))
+
+    calls = S3Calls(storage)
+    try:
+        kept = storage.protect(digest, asked, Protection(True, expires_at=datetime.now(UTC)))
+    finally:
+        calls.close()
+
+    assert "UploadPartCopy" in calls.names and "CopyObject" not in calls.names
+    assert kept == Protection(True, expires_at=asked.expires_at)
+    version, _, tagged = current_version(s3, cfg, data)
+    assert version != first_version and tagged
+    key = blob_key(digest)
+    assert s3.get_object(Bucket=cfg.stack.bucket, Key=key)["Body"].read() == data
+
+
+def test_a_renewal_keeps_the_lock_storage_has_though_the_record_lags(
+    cfg: Configured, s3: S3Client
+) -> None:
+    storage = cast(S3Storage, cfg.svc.storage("s3"))
+    locked_ephemeral = RetentionClass("x", lock_mode="GOVERNANCE", lock_days=30, expire_days=14)
+    data = unique()
+    digest = Digest.parse(digest_of(data))
+    stored = storage.put_blob(digest, data, locked_ephemeral)
+    assert stored.retain_until is not None
+    asked = Protection.asked(EPHEMERAL, datetime.now(UTC))
+
+    # The record knows of no lock (it lags storage): the copy still gets the stored one.
+    kept = storage.protect(digest, asked, Protection(True, expires_at=datetime.now(UTC)))
+
+    lock_end = stored.retain_until.replace(microsecond=0)  # S3 keeps whole seconds
+    assert kept is not None and kept.retain_until == lock_end
+    head = s3.head_object(Bucket=cfg.stack.bucket, Key=blob_key(digest))
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert head["ObjectLockRetainUntilDate"] == lock_end
+
+
+def test_a_lock_extended_while_a_renewal_copies_goes_on_the_copy(
+    cfg: Configured, s3: S3Client
+) -> None:
+    storage = cast(S3Storage, cfg.svc.storage("s3"))
+    data = unique()
+    digest = Digest.parse(digest_of(data))
+    storage.put_blob(digest, data, EPHEMERAL)
+    key = blob_key(digest)
+    lock_end = (datetime.now(UTC) + TEN_YEARS).replace(microsecond=0)
+
+    # A kept package's protection (untag, then lock) reaching the old version as the copy lands.
+    def keep_source(parsed: dict[str, Any], **_: Any) -> None:
+        source = parsed["CopySourceVersionId"]
+        s3.delete_object_tagging(Bucket=cfg.stack.bucket, Key=key, VersionId=source)
+        s3.put_object_retention(
+            Bucket=cfg.stack.bucket,
+            Key=key,
+            VersionId=source,
+            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": lock_end},
+        )
+
+    events = storage.client.meta.events
+    events.register("after-call.s3.CopyObject", keep_source)
+    try:
+        stale = Protection(True, expires_at=datetime.now(UTC))
+        kept = storage.protect(digest, Protection.asked(EPHEMERAL, datetime.now(UTC)), stale)
+    finally:
+        events.unregister("after-call.s3.CopyObject", keep_source)
+
+    assert kept == Protection(False, "GOVERNANCE", lock_end)
+    head = s3.head_object(Bucket=cfg.stack.bucket, Key=key)
+    assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]) == ("GOVERNANCE", lock_end)
+    assert not current_version(s3, cfg, data)[2]

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from artifactstore.domain.bundles import BUNDLE_MAX_MEMBERS, BUNDLE_MEMBER_MAX, bundle_id
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 
@@ -63,6 +64,12 @@ class FakeApi:
     on_create: Callable[[], object] | None = None
     wrong_manifest_digest: bool = False  # a catalog that disagrees with the stored bytes
     put_budget: int | None = None  # after this many storage PUTs, refuse connections
+    bundles_supported: bool = True  # False: a service from before bundles (422 on bundle_below)
+    bundles: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # id -> members
+    bundle_puts: list[list[str]] = field(default_factory=list)  # members of each bundle stored
+    on_bundle: Callable[[list[str]], object] | None = None  # before a bundle request is answered
+    page_bundle_below: list[int] = field(default_factory=list)  # per upload-targets page
+    refuse_bundle_puts: int = 0  # answer this many bundle PUTs 403, as an expired URL is
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transport(self) -> httpx.MockTransport:
@@ -92,6 +99,7 @@ class FakeApi:
             ("POST", r"/packages", self._create),
             ("GET", r"/packages/([^/]+)/upload-targets", self._targets_page),
             ("POST", r"/packages/([^/]+)/multipart/complete", self._complete),
+            ("POST", r"/packages/([^/]+)/bundles", self._bundle),
             ("POST", r"/packages/([^/]+)/finalize", self._finalize),
             ("GET", r"/packages/([^/]+)/manifest", self._manifest),
             ("GET", r"/packages/([^/]+)/files/(.+)", self._file),
@@ -120,6 +128,13 @@ class FakeApi:
 
     def _create(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        below = body.get("bundle_below", 0)
+        if "bundle_below" in body and not self.bundles_supported:
+            loc = ["body", "bundle_below"]
+            detail = {"loc": loc, "code": "unknown_field", "message": "Extra inputs"}
+            return _error(422, "unknown_field", "body/bundle_below: Extra inputs", [detail])
+        if not isinstance(below, int) or not 0 <= below <= BUNDLE_MEMBER_MAX + 1:
+            return _error(422, "invalid_value", "bundle_below out of range")
         if body["schema"] not in self.schemas:
             return _error(422, "schema_not_found", "unknown schema")
         files = [FileEntry.from_json(f) for f in body["files"]]
@@ -139,7 +154,7 @@ class FakeApi:
                     "other content",
                     {"package_id": existing.package_id},
                 )
-            return _json(200, self._answer(existing))
+            return _json(200, self._answer(existing, below))
         package = Package(
             f"00000000-0000-0000-0000-{len(self.packages) + 1:012d}",
             manifest.idempotency_key,
@@ -147,7 +162,7 @@ class FakeApi:
             body=body,
         )
         self.packages[package.package_id] = package
-        return _json(201, self._answer(package))
+        return _json(201, self._answer(package, below))
 
     def _missing(self, package: Package) -> list[FileEntry]:
         seen: dict[str, FileEntry] = {}
@@ -180,18 +195,22 @@ class FakeApi:
         ]
         return target
 
-    def _page(self, package: Package, start: int) -> tuple[list[dict[str, Any]], str | None]:
+    def _page(self, package: Package, start: int, below: int) -> tuple[dict[str, Any], str | None]:
         # Cursors index the list as it was when the answer was made, as a real cursor would.
         if start == 0:
             package.snapshot = self._missing(package)
         missing = package.snapshot
         page = missing[start : start + self.page_size]
         more = start + self.page_size < len(missing)
-        return [self._target(package, f) for f in page], (
-            str(start + self.page_size) if more else None
-        )
+        lists: dict[str, Any] = {
+            "upload_targets": [self._target(package, f) for f in page if f.size >= below]
+        }
+        if self.bundles_supported:
+            small = [f for f in page if f.size < below]
+            lists["bundle_blobs"] = [{"digest": str(f.digest), "size": f.size} for f in small]
+        return lists, (str(start + self.page_size) if more else None)
 
-    def _answer(self, package: Package) -> dict[str, Any]:
+    def _answer(self, package: Package, below: int) -> dict[str, Any]:
         if package.state == "sealed":
             return {
                 **self._view(package),
@@ -200,11 +219,11 @@ class FakeApi:
                 "next_upload_targets_cursor": None,
                 "missing_blobs": 0,
             }
-        targets, cursor = self._page(package, 0)
+        lists, cursor = self._page(package, 0, below)
         return {
             **self._view(package),
             "reused_existing": False,
-            "upload_targets": targets,
+            **lists,
             "next_upload_targets_cursor": cursor,
             "missing_blobs": len(self._missing(package)),
         }
@@ -229,8 +248,65 @@ class FakeApi:
         )
 
     def _targets_page(self, request: httpx.Request, package_id: str) -> httpx.Response:
-        targets, cursor = self._page(self.packages[package_id], int(request.url.params["cursor"]))
-        return _json(200, {"upload_targets": targets, "next_cursor": cursor})
+        params = request.url.params
+        below = int(params.get("bundle_below", 0))
+        self.page_bundle_below.append(below)
+        below = below if self.bundles_supported else 0
+        lists, cursor = self._page(self.packages[package_id], int(params["cursor"]), below)
+        return _json(200, {**lists, "next_cursor": cursor})
+
+    def _bundle(self, request: httpx.Request, package_id: str) -> httpx.Response:
+        if not self.bundles_supported:
+            return _error(404, "not_found", "no route")
+        package = self.packages.get(package_id)
+        if package is None:
+            return _error(404, "package_not_found", f"no package {package_id}")
+        if package.state != "draft":
+            return _error(409, "not_a_draft", "only a draft takes uploads")
+        asked = [str(d) for d in json.loads(request.content)["blobs"]]
+        sizes = {str(f.digest): f.size for f in package.manifest.files}
+        if not 1 <= len(asked) <= BUNDLE_MAX_MEMBERS:
+            return _error(422, "too_many_blobs", f"{len(asked)} blobs")
+        if len(set(asked)) != len(asked):
+            return _error(422, "duplicate_blob", "a blob listed twice")
+        if any(d not in sizes for d in asked):
+            return _error(422, "blob_not_listed", "not in this draft")
+        if any(sizes[d] > BUNDLE_MEMBER_MAX for d in asked):
+            return _error(422, "blob_too_big_for_bundle", "too big")
+        if self.on_bundle is not None:
+            self.on_bundle(asked)
+        kept = [d for d in asked if d not in self.blobs]
+        if not kept:
+            return _json(200, {"bundle_id": None, "blobs": [], "size": 0, "upload_target": None})
+        name = bundle_id([Digest.parse(d) for d in kept])
+        self.bundles[name] = [(d, sizes[d]) for d in kept]
+        size = sum(sizes[d] for d in kept)
+        target = {
+            "digest": f"bundle:{name}",
+            "size": size,
+            "method": "PUT",
+            "url": f"{self.base_url}/_storage/{package_id}/bundles/{name}",
+            "headers": {"Content-Type": "application/octet-stream"},
+            "expires_in": 900,
+        }
+        return _json(201, {"bundle_id": name, "blobs": kept, "size": size, "upload_target": target})
+
+    def _verify_bundle(self, package: Package, name: str, data: bytes) -> httpx.Response:
+        """Split a bundle by the members handed out for it; check each as the verifier does."""
+        members = self.bundles[name]
+        if self.refuse_bundle_puts > 0:
+            self.refuse_bundle_puts -= 1
+            return _error(403, "AccessDenied", "Request has expired")
+        if len(data) != sum(size for _d, size in members):
+            for digest, _size in members:
+                package.rejected[digest] = f"size {len(data)}"
+            return httpx.Response(200)
+        offset = 0
+        for digest, size in members:
+            self._verify(package, Digest.parse(digest), data[offset : offset + size])
+            offset += size
+        self.bundle_puts.append([d for d, _s in members])
+        return httpx.Response(200)
 
     def _complete(self, request: httpx.Request, package_id: str) -> httpx.Response:
         body = json.loads(request.content)
@@ -305,6 +381,8 @@ class FakeApi:
         with self.lock:
             self.bytes_received += len(data)
             package = self.packages[parts[0]]
+            if len(parts) == 3 and parts[1] == "bundles":
+                return self._verify_bundle(package, parts[2], data)
             if len(parts) == 3:
                 self.parts[(parts[1], int(parts[2]))] = data
                 return httpx.Response(200, headers={"ETag": f'"{parts[1][:6]}-{parts[2]}"'})

@@ -34,8 +34,11 @@ from artifactstore.ports import (
     OpenUpload,
     UploadTarget,
     blob_key,
+    bundle_key,
+    is_upload_key,
     manifest_key,
-    parse_upload_key,
+    parse_bundle_key,
+    require_bundle_size,
     require_upload_key,
     upload_key,
 )
@@ -104,7 +107,14 @@ class LocalFilesStorage:
 
     def upload_target(self, package_id: str, digest: Digest, size: int) -> UploadTarget:
         """One signed PUT for any size: bytes stream to disk, so no multipart is needed."""
-        key = upload_key(package_id, digest)
+        return self._target(upload_key(package_id, digest), digest, size)
+
+    def bundle_target(self, package_id: str, bundle_id: str, size: int) -> UploadTarget:
+        """One signed PUT of a bundle, received by the same route as a blob's."""
+        require_bundle_size(bundle_id, size)
+        return self._target(bundle_key(package_id, bundle_id), f"bundle:{bundle_id}", size)
+
+    def _target(self, key: str, digest: Digest | str, size: int) -> UploadTarget:
         return UploadTarget(
             digest=digest,
             size=size,
@@ -123,12 +133,13 @@ class LocalFilesStorage:
         )
 
     def receive_upload(self, key: str, size: int, stream: Iterable[bytes]) -> str:
-        """Write exactly ``size`` bytes of ``stream`` to the upload ``key``, then notify.
+        """Write exactly ``size`` bytes of ``stream`` to the upload ``key`` (a blob's or a
+        bundle's), then notify.
 
         Returns the bytes' BLAKE3 hex (the ETag). More or fewer bytes are ``size_mismatch``
         and leave nothing behind.
         """
-        if parse_upload_key(key) is None:
+        if not is_upload_key(key):
             raise InvalidInput(
                 f"not an upload key: {key!r}", code="not_an_upload_key", details={"key": key}
             )
@@ -163,8 +174,11 @@ class LocalFilesStorage:
         require_upload_key(key)
         path = self.path_for(key)
         path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # the package's folder, once it holds nothing more
-            path.parent.rmdir()
+        # The package's folder (and its bundles' folder), once it holds nothing more.
+        folders = [path.parent, path.parent.parent] if parse_bundle_key(key) else [path.parent]
+        with contextlib.suppress(OSError):
+            for folder in folders:
+                folder.rmdir()
 
     # -- blobs -----------------------------------------------------------------------------
 
@@ -202,6 +216,14 @@ class LocalFilesStorage:
                     f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
                 ) from None
         self.delete_upload(key)
+        return _kept(Protection.asked(retention, datetime.now(UTC)))
+
+    def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
+        """Write verified bytes as the blob once (temp file, fsync, link); held already: kept."""
+        target = self.path_for(blob_key(digest))
+        if not target.exists():
+            with _atomic_writer(target, overwrite=False) as handle:
+                handle.write(data)
         return _kept(Protection.asked(retention, datetime.now(UTC)))
 
     def protect(

@@ -25,8 +25,10 @@ from artifactstore.adapters.s3_support import (
     build_client,
     error_code,
     mapped,
-    part_size_for,
+    presigned_parts,
+    presigned_put,
     protect_key,
+    put_once,
     retention_args,
     translate,
 )
@@ -36,10 +38,11 @@ from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.ports import (
     OpenUpload,
-    UploadPart,
     UploadTarget,
     blob_key,
+    bundle_key,
     manifest_key,
+    require_bundle_size,
     require_upload_key,
     upload_key,
 )
@@ -101,47 +104,26 @@ class S3Storage:
         key = upload_key(package_id, digest)
         if size > self.multipart_threshold:
             return self._multipart_target(key, digest, size)
-        params = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "ContentLength": size,
-            "ContentType": OCTET_STREAM,
-        }
-        with mapped(key, "upload"):
-            url = self.client.generate_presigned_url(
-                "put_object", Params=params, ExpiresIn=self.url_ttl
-            )
+        return self._single_target(key, digest, size)
+
+    def bundle_target(self, package_id: str, bundle_id: str, size: int) -> UploadTarget:
+        """A presigned PUT of a bundle, bound to key, size and type like a blob's."""
+        require_bundle_size(bundle_id, size)
+        return self._single_target(bundle_key(package_id, bundle_id), f"bundle:{bundle_id}", size)
+
+    def _single_target(self, key: str, digest: Digest | str, size: int) -> UploadTarget:
         return UploadTarget(
             digest=digest,
             size=size,
             key=key,
-            url=url,
+            url=presigned_put(self.client, self.bucket, key, size, self.url_ttl),
             # Both are signed: a client must send exactly these, or S3 refuses the PUT.
             headers={"Content-Type": OCTET_STREAM, "Content-Length": str(size)},
             expires_in=self.url_ttl,
         )
 
     def _multipart_target(self, key: str, digest: Digest, size: int) -> UploadTarget:
-        part_size = part_size_for(size)
-        with mapped(key, "upload"):
-            upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=OCTET_STREAM
-            )["UploadId"]
-            parts = []
-            for index, offset in enumerate(range(0, size, part_size)):
-                length = min(part_size, size - offset)
-                url = self.client.generate_presigned_url(
-                    "upload_part",
-                    Params={
-                        "Bucket": self.bucket,
-                        "Key": key,
-                        "UploadId": upload_id,
-                        "PartNumber": index + 1,
-                        "ContentLength": length,
-                    },
-                    ExpiresIn=self.url_ttl,
-                )
-                parts.append(UploadPart(index + 1, url, offset, length))
+        upload_id, parts = presigned_parts(self.client, self.bucket, key, size, self.url_ttl)
         return UploadTarget(
             digest=digest,
             size=size,
@@ -267,17 +249,30 @@ class S3Storage:
         self.delete_upload(key, version)
         return kept
 
+    def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
+        """One PutObject (write-once, locked and tagged in the same request); a blob held
+        already is protected instead, as ``promote`` does."""
+        asked = Protection.asked(retention, datetime.now(UTC))
+        if put_once(self.client, self.bucket, blob_key(digest), data, OCTET_STREAM, asked, "blob"):
+            return asked
+        return self.protect(digest, asked, None) or Protection(True)
+
     def protect(
         self, digest: Digest, asked: Protection, known: Protection | None
     ) -> Protection | None:
-        """Drop the expiry tag and extend the lock as far as ``asked`` needs; nothing else.
+        """Drop the expiry tag, extend the lock, or renew an expiring blob, as far as
+        ``asked`` needs; nothing else.
 
         Requests: DeleteObjectTagging when the blob may expire and ``asked`` does not;
-        PutObjectRetention when the lock must be longer; a HeadObject first only when
-        ``known`` is None and a lock is asked (a lock can be extended, never shortened, so its
-        current end must be known).
+        PutObjectRetention when the lock must be longer; HeadObject, CopyObject of the blob
+        onto itself (a managed multipart copy above ``copy_threshold``) and GetObjectTagging of
+        the version copied when an expiring blob would expire too soon
+        (``s3_support._renew``); a HeadObject first when ``known`` is None and a lock is
+        asked (a lock can be extended, never shortened, so its current end must be known), or
+        when an expiring class asks and the blob's expiry is not recorded (its creation date).
         """
-        return protect_key(self.client, self.bucket, blob_key(digest), asked, known)
+        key = blob_key(digest)
+        return protect_key(self.client, self.bucket, key, asked, known, self.copy_threshold)
 
     def _copy_to_blob(
         self,
@@ -357,22 +352,17 @@ class S3Storage:
     def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:
         """Write a manifest once (``If-None-Match: *``), locked like its package's blobs."""
         _check_manifest(digest, data)
-        key = manifest_key(digest)
-        args = retention_args(Protection.asked(retention, datetime.now(UTC)))
-        args.pop("TaggingDirective", None)
-        try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType="application/json",
-                IfNoneMatch="*",
-                **args,
-            )
-        except ClientError as exc:
-            if error_code(exc) == "PreconditionFailed":
-                return  # already written: content-addressed, so it is these very bytes
-            raise translate(exc, key, "manifest") from exc
+        asked = Protection.asked(retention, datetime.now(UTC))
+        # Already written is fine: content-addressed, so it is these very bytes.
+        put_once(
+            self.client,
+            self.bucket,
+            manifest_key(digest),
+            data,
+            "application/json",
+            asked,
+            "manifest",
+        )
 
     def get_manifest(self, digest: Digest) -> bytes:
         """A manifest's canonical bytes."""

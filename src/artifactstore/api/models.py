@@ -16,6 +16,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
+
 MAX_DEPTH = 64  # nesting of objects and arrays in one request body
 
 
@@ -129,6 +131,8 @@ class PackageBody(_Body):
     # POST /packages/{id}/files; ``manifest_digest`` is what the whole list must give.
     manifest_digest: StrictStr | None = Field(None, json_schema_extra={"pattern": DIGEST})
     file_count: StrictInt | None = Field(None, ge=0, le=100_000)
+    # Missing blobs smaller than this come back in ``bundle_blobs`` (no URL) for bundles.
+    bundle_below: StrictInt = Field(0, ge=0, le=BUNDLE_MEMBER_MAX + 1)
 
 
 class FilesPartBody(_Body):
@@ -136,6 +140,13 @@ class FilesPartBody(_Body):
 
     files: list[FileBody]
     complete: StrictBool = False
+    bundle_below: StrictInt = Field(0, ge=0, le=BUNDLE_MEMBER_MAX + 1)
+
+
+class BundleBody(_Body):
+    """``POST /packages/{id}/bundles``: the small blobs one upload will carry, in byte order."""
+
+    blobs: list[StrictStr]  # 1..BUNDLE_MAX_MEMBERS: the service's too_many_blobs
 
 
 class PartBody(_Strict):

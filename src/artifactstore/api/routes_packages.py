@@ -9,21 +9,22 @@ from fastapi.responses import RedirectResponse
 
 from artifactstore.api.auth import READ, Principal, require
 from artifactstore.api.errors import ERROR_RESPONSES
-from artifactstore.api.models import CompleteMultipartBody, FilesPartBody, PackageBody
+from artifactstore.api.models import BundleBody, CompleteMultipartBody, FilesPartBody, PackageBody
+from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.paths import validate_path
-from artifactstore.service import packages, reading
+from artifactstore.service import bundles, packages, reading
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES)
 Writer = Annotated[Principal, Depends(require("write"))]
 
 
-def _created_view(outcome: packages.CreateOutcome) -> dict[str, Any]:
+def _created_view(outcome: packages.CreateOutcome, bundles: bool = False) -> dict[str, Any]:
     record = outcome.record
-    return {
+    view = {
         "package_id": record.package_id,
         "state": record.state.value,
         "reused_existing": outcome.reused_existing,
@@ -36,6 +37,13 @@ def _created_view(outcome: packages.CreateOutcome) -> dict[str, Any]:
         "upload_targets": [t.to_json() for t in outcome.targets],
         "next_upload_targets_cursor": outcome.next_cursor,
     }
+    if bundles:
+        view["bundle_blobs"] = _bundle_view(outcome.bundled)
+    return view
+
+
+def _bundle_view(bundled: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"digest": f"blake3:{h}", "size": n} for h, n in bundled]
 
 
 @router.post(
@@ -57,10 +65,11 @@ def create_package(body: PackageBody, response: Response, principal: Writer) -> 
         links=body.links.model_dump(exclude_none=True) if body.links else {},
         declared_manifest_digest=body.manifest_digest,
         file_count=body.file_count,
+        bundle_below=body.bundle_below,
     )
     outcome = packages.create_or_resume(services(), request)
     response.status_code = 201 if outcome.created else 200
-    return _created_view(outcome)
+    return _created_view(outcome, bundles=body.bundle_below > 0)
 
 
 @router.post("/packages/{package_id}/files")
@@ -70,7 +79,8 @@ def add_files(package_id: str, body: FilesPartBody, principal: Writer) -> dict[s
     svc = services()
     principal.require_producer(svc.catalog.get_package(package_id).producer)
     files = [FileEntry.from_json(f.model_dump()) for f in body.files]
-    return _created_view(packages.add_files_part(svc, package_id, files, body.complete))
+    outcome = packages.add_files_part(svc, package_id, files, body.complete, body.bundle_below)
+    return _created_view(outcome, bundles=body.bundle_below > 0)
 
 
 @router.get("/packages", dependencies=[READ])
@@ -120,16 +130,45 @@ def get_package(
 
 @router.get("/packages/{package_id}/upload-targets")
 def get_upload_targets(
-    package_id: str, principal: Writer, cursor: str | None = None
+    package_id: str,
+    principal: Writer,
+    cursor: str | None = None,
+    bundle_below: Annotated[int, Query(ge=0, le=BUNDLE_MEMBER_MAX + 1)] = 0,
 ) -> dict[str, Any]:
-    """Fresh upload targets for blobs still missing, a page at a time."""
+    """Fresh upload targets for blobs still missing, a page at a time; with ``bundle_below``,
+    the smaller ones are listed in ``bundle_blobs`` for bundles instead."""
     svc = services()
     principal.require_producer(svc.catalog.get_package(package_id).producer)
-    targets, next_cursor, missing = packages.upload_targets(svc, package_id, cursor)
+    page = packages.upload_targets(svc, package_id, cursor, bundle_below)
+    view = {
+        "upload_targets": [t.to_json() for t in page.targets],
+        "next_cursor": page.next_cursor,
+        "missing_blobs": page.missing,
+    }
+    if bundle_below:
+        view["bundle_blobs"] = _bundle_view(page.bundled)
+    return view
+
+
+@router.post(
+    "/packages/{package_id}/bundles",
+    status_code=201,
+    responses={200: {"description": "Every blob named is verified already: nothing to send"}},
+)
+def request_bundle(
+    package_id: str, body: BundleBody, response: Response, principal: Writer
+) -> dict[str, Any]:
+    """An upload target for one bundle: the named small blobs' bytes, concatenated in the
+    order of the answer's ``blobs`` (those verified meanwhile are left out)."""
+    svc = services()
+    principal.require_producer(svc.catalog.get_package(package_id).producer)
+    outcome = bundles.request_bundle(svc, package_id, body.blobs)
+    response.status_code = 201 if outcome.target else 200
     return {
-        "upload_targets": [t.to_json() for t in targets],
-        "next_cursor": next_cursor,
-        "missing_blobs": missing,
+        "bundle_id": outcome.bundle_id,
+        "blobs": [str(d) for d in outcome.members],
+        "size": outcome.size,
+        "upload_target": outcome.target.to_json() if outcome.target else None,
     }
 
 

@@ -5,20 +5,17 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import random
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
 
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from artifactstore.catalog import file_lists
-from artifactstore.catalog.file_lists import BLOB_PREFIX, FILE_PREFIX
+from artifactstore.catalog.blob_states import BlobStateStore
+from artifactstore.catalog.file_lists import FILE_PREFIX, chunk_at
 from artifactstore.catalog.models import (
-    BlobBucketModel,
     BlobModel,
     FileChunkModel,
     PackageModel,
@@ -27,35 +24,22 @@ from artifactstore.catalog.models import (
 from artifactstore.catalog.support import (
     CONDITION_FAILED,
     PKG_SK,
-    TRANSACTION_CANCELED,
-    CatalogTable,
-    StaleWrite,
     error_code,
-    parallel_map,
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageFile, PackageState, Page
 from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.errors import InvalidInput, NotFound
+from artifactstore.workers import parallel_map
 
 FILE_END = "FILE$"  # sorts after every "FILE#..." key
-BUCKET_KEYS_KEPT = 10_000  # (package, digest) -> bucket key, remembered by get_blob_state
 VERIFIED_SLICE = 1000  # keys per parallel reader (BatchGetItem takes 100 at a time)
-_Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
 
 
-class ContentsStore(CatalogTable):
+class ContentsStore(BlobStateStore):
     """File chunks (``sk=FILE#<first path>``), blob buckets (``sk=BLOB#<first hex>``), and
     verified blobs. Layout and its reasons: ``docs/catalog.md``."""
-
-    def __init__(self, table_name: str, region: str | None = None) -> None:
-        super().__init__(table_name, region)
-        self._bucket_keys: dict[tuple[str, str], str] = {}
-
-    def _state(self, package_id: str) -> PackageState:
-        item = PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
-        return PackageState(item.state)
 
     def add_files(
         self, package_id: str, files: Sequence[FileEntry], verified_hex: set[str] | None = None
@@ -76,7 +60,7 @@ class ContentsStore(CatalogTable):
         pk = item_key("PKG", package_id)
         start = FILE_PREFIX
         if after is not None:
-            chunk = _chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
+            chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
             start = chunk.sk if chunk else FILE_PREFIX
         for item in FileChunkModel.query(pk, FileChunkModel.sk.between(start, FILE_END)):
             for entry in file_lists.decode_files(item.files):
@@ -85,7 +69,7 @@ class ContentsStore(CatalogTable):
 
     def get_file(self, package_id: str, path: str) -> FileEntry:
         """One file of a package, or NotFound."""
-        chunk = _chunk_at(FileChunkModel, item_key("PKG", package_id), FILE_PREFIX, path)
+        chunk = chunk_at(FileChunkModel, item_key("PKG", package_id), FILE_PREFIX, path)
         for entry in file_lists.decode_files(chunk.files) if chunk else []:
             if entry.path == path:
                 return entry
@@ -114,93 +98,6 @@ class ContentsStore(CatalogTable):
             for b in self.blob_states(package_id)
             if b.status is not BlobStatus.VERIFIED
         }
-
-    def blob_states(self, package_id: str, status: BlobStatus | None = None) -> Iterator[BlobState]:
-        """The package's distinct blobs in digest order, optionally only those in one status."""
-        for bucket in BlobBucketModel.query(
-            item_key("PKG", package_id),
-            BlobBucketModel.sk.startswith(BLOB_PREFIX),
-            consistent_read=True,
-        ):
-            for state in _bucket_states(bucket):
-                if status is None or state.status is status:
-                    yield state
-
-    def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
-        """One distinct blob of a package, or None when the package does not list it."""
-        pk = item_key("PKG", package_id)
-        bucket = _bucket_of(pk, digest.hex)
-        if bucket is None:
-            return None
-        if len(self._bucket_keys) >= BUCKET_KEYS_KEPT:
-            self._bucket_keys.clear()
-        self._bucket_keys[(pk, digest.hex)] = bucket.sk  # buckets never move once written
-        return _blob_state(bucket, digest.hex)
-
-    def set_blob_status(
-        self,
-        package_id: str,
-        digest: Digest,
-        new: BlobStatus,
-        seen: str | None = None,
-        expected: BlobStatus | None = None,
-    ) -> bool:
-        """Move one blob to ``new`` and adjust the package's counters, in one transaction.
-
-        Returns False when the blob already had that status (a redelivery): nothing is counted
-        twice. A verified blob never goes back. Concurrent verifications of one package all
-        update its item, so a lost transaction is retried after a short, growing pause.
-        ``expected``, the status the caller just read with ``get_blob_state``, saves the first
-        read; the transaction's condition still checks it.
-        """
-        pk = item_key("PKG", package_id)
-        for attempt in range(8):
-            bucket_sk = self._bucket_keys.get((pk, digest.hex)) if attempt == 0 else None
-            if bucket_sk is not None and expected is not None:
-                current = expected
-            else:
-                bucket = _bucket_of(pk, digest.hex)
-                if bucket is None:
-                    raise NotFound(
-                        f"package {package_id} lists no blob {digest}", code="blob_not_listed"
-                    )
-                bucket_sk = bucket.sk
-                current = _blob_state(bucket, digest.hex).status
-            if current == new or current is BlobStatus.VERIFIED:
-                return False
-            deltas = {
-                BlobStatus.VERIFIED: PackageModel.verified_count,
-                BlobStatus.REJECTED: PackageModel.rejected_count,
-            }
-            actions: list[Action] = [deltas[new].add(1)]
-            if current in deltas:
-                actions.append(deltas[current].add(-1))
-            entry = digest.hex
-            try:
-                with TransactWrite(connection=self._connection()) as tx:
-                    tx.update(
-                        BlobBucketModel(pk, bucket_sk),
-                        actions=[
-                            BlobBucketModel.status[entry].set(new.value),
-                            BlobBucketModel.seen[entry].set(seen)
-                            if seen
-                            else BlobBucketModel.seen[entry].remove(),
-                        ],
-                        condition=BlobBucketModel.status[entry] == current.value,
-                    )
-                    tx.update(
-                        PackageModel(pk, PKG_SK),
-                        actions=actions,
-                        condition=PackageModel.state == "draft",
-                    )
-                return True
-            except TransactWriteError as exc:
-                if error_code(exc) != TRANSACTION_CANCELED:
-                    raise
-                if self._state(package_id) is not PackageState.DRAFT:
-                    return False
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
-        raise StaleWrite(f"blob {digest} of package {package_id} kept changing")
 
     def verified_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
         """Which of ``digests`` (hex) the backend holds, verified (slices read in parallel)."""
@@ -244,6 +141,7 @@ class ContentsStore(CatalogTable):
             item.expiring = protection.expiring
             item.lock_mode = protection.lock_mode
             item.retain_until = protection.retain_until
+            item.expires_at = protection.expires_at
         try:
             item.save(condition=BlobModel.pk.does_not_exist())
         except PutError as exc:
@@ -257,7 +155,8 @@ class ContentsStore(CatalogTable):
 
         The record may lag storage (it is written after the storage request) but never runs
         ahead of it, so a blob is never taken for better kept than it is. Conditional writes:
-        the lock end only moves later, and ``expiring`` only from true (or unknown) to false.
+        the lock end and the expiry date only move later, and ``expiring`` only from true (or
+        unknown) to false. One write when only one of them moves.
         """
         item = BlobModel(item_key("BLOB", backend, digest.hex), "BLOB")
         expiring = (
@@ -267,26 +166,36 @@ class ContentsStore(CatalogTable):
             else BlobModel.expiring.set(BlobModel.expiring | True)
         )
         exists = BlobModel.pk.exists()
+        moves: list[tuple[list[Action], Condition]] = []
         if protection.retain_until is not None:
-            try:
-                item.update(
-                    actions=[
-                        expiring,
+            moves.append(
+                (
+                    [
                         BlobModel.lock_mode.set(protection.lock_mode or ""),
                         BlobModel.retain_until.set(protection.retain_until),
                     ],
-                    condition=exists
-                    & (
-                        BlobModel.retain_until.does_not_exist()
-                        | (BlobModel.retain_until < protection.retain_until)
-                    ),
+                    BlobModel.retain_until.does_not_exist()
+                    | (BlobModel.retain_until < protection.retain_until),
                 )
-                return
+            )
+        if protection.expires_at is not None:
+            moves.append(
+                (
+                    [BlobModel.expires_at.set(protection.expires_at)],
+                    BlobModel.expires_at.does_not_exist()
+                    | (BlobModel.expires_at < protection.expires_at),
+                )
+            )
+        recorded = False
+        for actions, later in moves:
+            try:
+                item.update(actions=[expiring, *actions], condition=exists & later)
+                recorded = True
             except UpdateError as exc:
                 if error_code(exc) != CONDITION_FAILED:
                     raise
-            if protection.expiring:
-                return  # a longer lock is recorded already, and nothing else to add
+        if recorded or (moves and protection.expiring):
+            return  # later dates are recorded already, and nothing else to add
         try:
             item.update(actions=[expiring], condition=exists)
         except UpdateError as exc:
@@ -299,48 +208,8 @@ def _protection(item: BlobModel) -> Protection | None:
     expiring = item.attribute_values.get("expiring")  # PynamoDB types it as never None
     if expiring is None:
         return None
-    return Protection(bool(expiring), lock_mode_of(item.lock_mode), item.retain_until)
-
-
-def _chunk_at(
-    model: type[_Chunk], pk: str, prefix: str, key: str, attributes: list[Any] | None = None
-) -> _Chunk | None:
-    """The chunk item that holds ``key``: the last one whose sort key is at or before it."""
-    for item in model.query(
-        pk,
-        model.sk.between(prefix, prefix + key),
-        scan_index_forward=False,
-        limit=1,
-        consistent_read=True,
-        attributes_to_get=attributes,
-    ):
-        return item
-    return None
-
-
-def _bucket_of(pk: str, hex_digest: str) -> BlobBucketModel | None:
-    """The bucket listing a blob, read for that blob's entries only (None: not listed)."""
-    entries = [BlobBucketModel.sk] + [
-        getattr(BlobBucketModel, name)[hex_digest] for name in ("size", "status", "seen")
-    ]
-    bucket = _chunk_at(BlobBucketModel, pk, BLOB_PREFIX, hex_digest, entries)
-    if bucket is None or bucket.status is None or hex_digest not in bucket.status.attribute_values:
-        return None
-    return bucket
-
-
-def _bucket_states(bucket: BlobBucketModel) -> Iterator[BlobState]:
-    for hex_digest in sorted(bucket.status.attribute_values):
-        yield _blob_state(bucket, hex_digest)
-
-
-def _blob_state(bucket: BlobBucketModel, hex_digest: str) -> BlobState:
-    seen = bucket.seen.attribute_values.get(hex_digest) if bucket.seen else None
-    return BlobState(
-        Digest(hex_digest),
-        int(bucket.size.attribute_values[hex_digest]),
-        BlobStatus(bucket.status.attribute_values[hex_digest]),
-        seen,
+    return Protection(
+        bool(expiring), lock_mode_of(item.lock_mode), item.retain_until, item.expires_at
     )
 
 

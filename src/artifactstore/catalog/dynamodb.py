@@ -15,6 +15,7 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import Condition, Or
 from pynamodb.transactions import TransactWrite
 
+from artifactstore.catalog.bundles import BundleStore
 from artifactstore.catalog.contents import ContentsStore
 from artifactstore.catalog.models import (
     KeyClaimModel,
@@ -76,7 +77,7 @@ def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
 
 
-class DynamoCatalog(ContentsStore, SchemaAndTokenStore):
+class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
     """The catalog on one DynamoDB table; every state change is conditional."""
 
     # -- packages ----------------------------------------------------------------------------

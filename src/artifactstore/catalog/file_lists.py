@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 import blake3
 from pynamodb.exceptions import UpdateError
@@ -18,10 +19,13 @@ from artifactstore.catalog.models import (
     PackageModel,
     item_key,
 )
-from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code, parallel_map
+from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus
+from artifactstore.workers import parallel_map
+
+_Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
 
 SLICE = 500
 FILE_PREFIX = "FILE#"
@@ -199,3 +203,19 @@ def release_file_list(package_id: str, writer: str) -> None:
     except UpdateError as exc:
         if error_code(exc) != CONDITION_FAILED:
             raise
+
+
+def chunk_at(
+    model: type[_Chunk], pk: str, prefix: str, key: str, attributes: list[Any] | None = None
+) -> _Chunk | None:
+    """The chunk item that holds ``key``: the last one whose sort key is at or before it."""
+    for item in model.query(
+        pk,
+        model.sk.between(prefix, prefix + key),
+        scan_index_forward=False,
+        limit=1,
+        consistent_read=True,
+        attributes_to_get=attributes,
+    ):
+        return item
+    return None

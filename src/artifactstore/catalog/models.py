@@ -142,11 +142,18 @@ class BlobBucketModel(_Item):
     seen = MapAttribute[str, Any]()  # hex -> the digest a rejected upload actually had
 
 
+class BundleModel(_Item):
+    """``pk=PKG#<id>``, ``sk=BUNDLE#<bundle id>``: the members of one bundle, in byte order."""
+
+    members = UnicodeAttribute()  # JSON: [[digest hex, size], ...]
+
+
 class BlobModel(_Item):
     """``pk=BLOB#<backend>#<hex>``, ``sk=BLOB``: a verified blob a backend holds.
 
     Its protection (``domain/protection.py``) is recorded so that re-using the blob decides
-    without asking storage; items written before it was recorded have no ``expiring``.
+    without asking storage; items written before it was recorded have no ``expiring``, and
+    expiring ones written before expiry dates were have no ``expires_at`` (both: unknown).
     """
 
     size = NumberAttribute()
@@ -155,6 +162,8 @@ class BlobModel(_Item):
     expiring = BooleanAttribute(null=True)  # carries the lifecycle's expiry tag
     lock_mode = UnicodeAttribute(null=True)
     retain_until = UTCDateTimeAttribute(null=True)  # Object Lock end; only ever extended
+    # An expiring blob's current version expires then at the earliest; only ever moved later.
+    expires_at = UTCDateTimeAttribute(null=True)
 
 
 class TokenModel(_Item):

@@ -25,5 +25,6 @@ def make_client(concurrency: int = 16) -> ApiClient:
         max_connections=concurrency + 4,
         retries=settings.client_retries,
         files_per_request=settings.files_per_request,
+        bundle_below=settings.bundle_below,
         timeout_setting=TIMEOUT_SETTING,
     )

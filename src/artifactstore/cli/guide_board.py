@@ -97,13 +97,15 @@ def ingest_command(
 
     Prints exactly one JSON object on stdout. Idempotent by the run's run_id: run it again to
     resume an interrupted ingest, or to get the stored package back ("reused_existing": true)
-    without sending any bytes.
+    without sending any bytes. Files smaller than ARTIFACTSTORE_BUNDLE_BELOW bytes (default
+    262144; 0 turns it off) are sent many to one upload, as bundles.
     """
     import sys
     from contextlib import AbstractContextManager, nullcontext
 
     from artifactstore.cli.context import make_client
-    from artifactstore.client.ingest import IngestProgress, ingest_run
+    from artifactstore.client.ingest import ingest_run
+    from artifactstore.client.uploader import IngestProgress
 
     with cli_errors(), make_client(concurrency) as client:
         bar: AbstractContextManager[IngestProgress | None] = nullcontext()

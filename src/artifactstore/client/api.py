@@ -111,6 +111,7 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         files_per_request: int = 20_000,
         timeout_setting: str | None = None,
+        bundle_below: int = 0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
@@ -119,6 +120,8 @@ class ApiClient:
         self.timeout_setting = timeout_setting
         # File entries per request: API Gateway takes 10 MiB bodies (about 50,000 entries).
         self.files_per_request = files_per_request
+        # Blobs smaller than this are asked to travel in bundles (0: each in its own PUT).
+        self.bundle_below = bundle_below
         self.backoff = backoff
         limits = httpx.Limits(
             max_connections=max_connections,

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from artifactstore.client.api import ApiClient
+from artifactstore.client.bundles import EXPIRED_TARGET
 from artifactstore.client.schemas import ensure_registered, load_schema_file
-from artifactstore.client.uploads import (
-    LocalBlob,
-    Multipart,
-    checked_stream,
-    range_stream,
-    start_multipart,
-)
+from artifactstore.client.uploader import IngestProgress, NoProgress, Page, Uploader
+from artifactstore.client.uploads import LocalBlob
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest
 from artifactstore.domain.rundir import (
@@ -28,43 +22,17 @@ from artifactstore.domain.rundir import (
     ScannedFile,
     scan_run_directory,
 )
-from artifactstore.errors import ArtifactStoreError, Conflict, IntegrityError, ServerError
+from artifactstore.errors import (
+    ArtifactStoreError,
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    ServerError,
+)
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT = 600.0
 UPLOAD_ROUNDS = 3
-
-
-class IngestProgress(Protocol):
-    """What ingest reports while it works (the CLI draws it on stderr)."""
-
-    def phase(self, name: str) -> None:
-        """A new phase starts: hashing, uploading, sealing."""
-
-    def add_total(self, blobs: int, size: int) -> None:
-        """More blobs (and bytes) to upload became known."""
-
-    def advance(self, size: int) -> None:
-        """Bytes went out."""
-
-    def blob_done(self) -> None:
-        """One blob finished uploading."""
-
-
-class NoProgress:
-    """Progress that shows nothing."""
-
-    def phase(self, name: str) -> None:
-        """Ignore."""
-
-    def add_total(self, blobs: int, size: int) -> None:
-        """Ignore."""
-
-    def advance(self, size: int) -> None:
-        """Ignore."""
-
-    def blob_done(self) -> None:
-        """Ignore."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,116 +91,6 @@ def creation_body(
     return body
 
 
-class _Uploader:
-    """Uploads every target of a draft in parallel, one page of targets ahead."""
-
-    def __init__(
-        self,
-        client: ApiClient,
-        package_id: str,
-        blobs: Mapping[str, LocalBlob],
-        concurrency: int,
-        progress: IngestProgress,
-    ) -> None:
-        self.client = client
-        self.package_id = package_id
-        self.blobs = blobs
-        self.concurrency = concurrency
-        self.progress = progress
-        self.bytes_sent = 0
-        self._lock = threading.Lock()
-
-    def _sent(self, size: int) -> None:
-        self.progress.advance(size)
-
-    def _blob_for(self, target: Mapping[str, Any]) -> LocalBlob:
-        blob = self.blobs.get(str(target.get("digest")))
-        if blob is None or blob.size != target.get("size"):
-            raise ServerError(
-                f"the service asked for a blob this run does not declare: {target.get('digest')}",
-                code="unexpected_upload_target",
-            )
-        return blob
-
-    def _put_whole(self, blob: LocalBlob, target: Mapping[str, Any]) -> None:
-        self.client.put_upload(
-            str(target["url"]),
-            dict(target.get("headers") or {}),
-            blob.size,
-            lambda: checked_stream(blob, self._sent),
-        )
-        self._done(blob.size)
-
-    def _put_part(
-        self, upload: Multipart, part: Mapping[str, Any], headers: dict[str, str]
-    ) -> None:
-        offset, size = int(part["offset"]), int(part["size"])
-        response = self.client.put_upload(
-            str(part["url"]),
-            headers,
-            size,
-            lambda: range_stream(upload.blob, offset, size, self._sent),
-        )
-        etag = response.headers.get("etag")
-        if not etag:
-            raise ServerError(
-                f"storage gave no ETag for part {part['part_number']} of {upload.blob.path}",
-                code="missing_etag",
-            )
-        with self._lock:
-            self.bytes_sent += size
-        if upload.part_done(self.client, int(part["part_number"]), etag):
-            self.progress.blob_done()
-
-    def _done(self, size: int) -> None:
-        with self._lock:
-            self.bytes_sent += size
-        self.progress.blob_done()
-
-    def _submit(self, pool: ThreadPoolExecutor, target: Mapping[str, Any]) -> list[Future[None]]:
-        blob = self._blob_for(target)
-        if "parts" not in target:
-            return [pool.submit(self._put_whole, blob, target)]
-        upload = start_multipart(self.package_id, blob, target)
-        headers = dict(target.get("headers") or {})
-        return [pool.submit(self._put_part, upload, part, headers) for part in target["parts"]]
-
-    def run(self, first_page: list[Mapping[str, Any]], cursor: str | None) -> None:
-        """Upload the first page, fetching each next page while the previous one uploads."""
-        pending: set[Future[None]] = set()
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            page = first_page
-            try:
-                while True:
-                    self.progress.add_total(len(page), sum(int(t["size"]) for t in page))
-                    for target in page:
-                        pending.update(self._submit(pool, target))
-                    if cursor is None:
-                        break
-                    # One page of lookahead: presigned URLs expire, so do not fetch them all now.
-                    pending = self._drain(pending, keep=len(page))
-                    answer = self.client.get_json(
-                        f"/packages/{self.package_id}/upload-targets", {"cursor": cursor}
-                    )
-                    page = list(answer.get("upload_targets") or [])
-                    cursor = answer.get("next_cursor")
-                self._drain(pending, keep=0)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
-
-    @staticmethod
-    def _drain(pending: set[Future[None]], keep: int) -> set[Future[None]]:
-        """Wait until at most ``keep`` uploads are unfinished; the first failure is raised."""
-        while len(pending) > keep:
-            done, not_done = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in done:
-                future.result()
-            pending = set(not_done)
-        return pending
-
-
 def _wait_sealed(client: ApiClient, package_id: str, timeout: float) -> dict[str, Any]:
     """Finalize, then poll until the package is sealed (or rejected, expired, timed out)."""
     deadline = time.monotonic() + timeout
@@ -288,16 +146,20 @@ def _create(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, 
     for part in parts[:-1]:
         client.post_json(url, {"files": part})
     # The last part closes the list; a big list takes the server a while to check, and
-    # meanwhile another attempt (ours, retried) is answered 503 busy: wait for it.
-    return status, _complete(client, url, parts[-1])
+    # meanwhile another attempt (ours, retried) is answered 503 busy: wait for it. Its answer
+    # carries the first upload targets, so it also asks for bundles.
+    last = {"files": parts[-1], "complete": True}
+    if "bundle_below" in body:
+        last["bundle_below"] = body["bundle_below"]
+    return status, _complete(client, url, last)
 
 
-def _complete(client: ApiClient, url: str, part: list[Any]) -> dict[str, Any]:
-    """Send the last part with ``complete``; wait out ``busy`` while the list is checked."""
+def _complete(client: ApiClient, url: str, last: Mapping[str, Any]) -> dict[str, Any]:
+    """Send the last part (with ``complete``); wait out ``busy`` while the list is checked."""
     deadline = time.monotonic() + COMPLETE_WAIT
     while True:
         try:
-            _, answer = client.post_json(url, {"files": part, "complete": True})
+            _, answer = client.post_json(url, last)
             return dict(answer)
         except ServerError as exc:
             if exc.code not in ("busy", "api_unreachable") or time.monotonic() > deadline:
@@ -343,6 +205,14 @@ def _local_blobs(
     return {str(e.digest): LocalBlob(e.path, absolute[e.path], e.size, e.digest) for e in entries}
 
 
+def _without_bundles(exc: InvalidInput) -> bool:
+    """Whether a service refused ``bundle_below`` as an unknown field (it predates bundles)."""
+    details = exc.details if isinstance(exc.details, list) else []
+    return exc.code == "unknown_field" and any(
+        isinstance(d, dict) and list(d.get("loc") or [])[-1:] == ["bundle_below"] for d in details
+    )
+
+
 def _store(
     client: ApiClient,
     body: Mapping[str, Any],
@@ -358,18 +228,23 @@ def _store(
     """
     sent = 0
     for attempt in range(UPLOAD_ROUNDS):
-        _status, answer = _create(client, body)
+        try:
+            _status, answer = _create(client, body)
+        except InvalidInput as exc:
+            if "bundle_below" not in body or not _without_bundles(exc):
+                raise
+            body = {k: v for k, v in body.items() if k != "bundle_below"}
+            _status, answer = _create(client, body)
         package_id = str(answer["package_id"])
         if answer.get("state") == "sealed":
             return package_id, answer, sent
         progress.phase("uploading")
-        uploader = _Uploader(client, package_id, blobs, concurrency, progress)
+        bundle_below = int(body.get("bundle_below", 0))
+        uploader = Uploader(client, package_id, blobs, concurrency, progress, bundle_below)
         try:
-            uploader.run(
-                list(answer.get("upload_targets") or []), answer.get("next_upload_targets_cursor")
-            )
+            uploader.run(Page(answer, "upload_targets", "next_upload_targets_cursor"))
         except ServerError as exc:
-            if exc.code != "upload_refused" or attempt == UPLOAD_ROUNDS - 1:
+            if exc.code not in EXPIRED_TARGET or attempt == UPLOAD_ROUNDS - 1:
                 raise
             warn(f"{exc.message}; asking for fresh upload targets")
             continue
@@ -405,6 +280,8 @@ def ingest_run(
     body = creation_body(
         scan.run_id, retention_class, schema.slug, scan.metadata, entries, run_dir, links
     )
+    if client.bundle_below:
+        body["bundle_below"] = client.bundle_below
     blobs = _local_blobs(scan.files, entries)
     package_id, answer, sent = _store(client, body, blobs, concurrency, progress, warn)
     if answer.get("state") != "sealed":

@@ -52,6 +52,8 @@ class NewPackage:
     # ``declared_manifest_digest`` what the complete list must give.
     declared_manifest_digest: str | None = None
     file_count: int | None = None
+    # Missing blobs smaller than this are listed for bundles rather than given a target.
+    bundle_below: int = 0
 
     @property
     def in_parts(self) -> bool:
@@ -69,6 +71,7 @@ class CreateOutcome:
     targets: list[UploadTarget]
     next_cursor: str | None
     missing_blobs: int
+    bundled: list[tuple[str, int]] = field(default_factory=list)  # (hex, size) for bundles
 
 
 def validate_producer(producer: object) -> str:
@@ -243,8 +246,8 @@ def _new_draft(
     svc.catalog.mark_files_complete(record.package_id)
     record.files_complete = True
     missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
-    targets, cursor = _target_page(svc, record, missing)
-    return CreateOutcome(record, True, False, targets, cursor, len(missing))
+    targets, bundled, cursor = _target_page(svc, record, missing, None, request.bundle_below)
+    return CreateOutcome(record, True, False, targets, cursor, len(missing), bundled)
 
 
 def _existing(
@@ -267,22 +270,32 @@ def _existing(
         file_lists.add_part(svc, record, manifest.files)
         if request.in_parts:
             return CreateOutcome(record, False, False, [], None, 0)
-        return complete_and_target(svc, record, created=False)
+        return complete_and_target(svc, record, created=False, bundle_below=request.bundle_below)
     if not record.files_complete:
         # A concurrent creator is still writing the file list: answer from this request's
         # own (identical) files so the client can start uploading right away.
         present = svc.catalog.verified_blobs(record.backend, (f.digest for f in manifest.files))
         missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
-        targets, cursor = _target_page(svc, record, missing)
-        return CreateOutcome(record, False, False, targets, cursor, len(missing))
-    targets, cursor, missing_count = upload_targets(svc, record.package_id, None)
+        targets, bundled, cursor = _target_page(svc, record, missing, None, request.bundle_below)
+        return CreateOutcome(record, False, False, targets, cursor, len(missing), bundled)
+    page = upload_targets(svc, record.package_id, None, request.bundle_below)
     return CreateOutcome(
-        svc.catalog.get_package(record.package_id), False, False, targets, cursor, missing_count
+        svc.catalog.get_package(record.package_id),
+        False,
+        False,
+        page.targets,
+        page.next_cursor,
+        page.missing,
+        page.bundled,
     )
 
 
 def add_files_part(
-    svc: Services, package_id: str, files: Sequence[FileEntry], complete: bool
+    svc: Services,
+    package_id: str,
+    files: Sequence[FileEntry],
+    complete: bool,
+    bundle_below: int = 0,
 ) -> CreateOutcome:
     """``POST /packages/{id}/files``: one more part; with ``complete`` the list is closed."""
     record = svc.catalog.get_package(package_id)
@@ -290,10 +303,12 @@ def add_files_part(
         file_lists.add_part(svc, record, files)
     if not complete:
         return CreateOutcome(record, False, False, [], None, 0)
-    return complete_and_target(svc, record, created=False)
+    return complete_and_target(svc, record, created=False, bundle_below=bundle_below)
 
 
-def complete_and_target(svc: Services, record: PackageRecord, *, created: bool) -> CreateOutcome:
+def complete_and_target(
+    svc: Services, record: PackageRecord, *, created: bool, bundle_below: int = 0
+) -> CreateOutcome:
     """Complete the file list (once, whoever asks) and answer with the first upload targets."""
     if not file_lists.complete_file_list(svc, record):
         raise Conflict(
@@ -301,9 +316,15 @@ def complete_and_target(svc: Services, record: PackageRecord, *, created: bool) 
             "retry in a moment",
             code="busy",
         )
-    targets, cursor, missing = upload_targets(svc, record.package_id, None)
+    page = upload_targets(svc, record.package_id, None, bundle_below)
     return CreateOutcome(
-        svc.catalog.get_package(record.package_id), created, False, targets, cursor, missing
+        svc.catalog.get_package(record.package_id),
+        created,
+        False,
+        page.targets,
+        page.next_cursor,
+        page.missing,
+        page.bundled,
     )
 
 
@@ -323,29 +344,49 @@ def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
 
 
 def _target_page(
-    svc: Services, record: PackageRecord, missing: Mapping[str, int], after: str | None = None
-) -> tuple[list[UploadTarget], str | None]:
-    """One page of upload targets for ``missing`` (hex → size) in digest order, and the cursor
-    (the page's last digest) when more follow."""
+    svc: Services,
+    record: PackageRecord,
+    missing: Mapping[str, int],
+    after: str | None = None,
+    bundle_below: int = 0,
+) -> tuple[list[UploadTarget], list[tuple[str, int]], str | None]:
+    """One page of ``missing`` (hex → size) in digest order: upload targets, the (hex, size) of
+    blobs under ``bundle_below`` (for bundles: nothing presigned), and the cursor (the page's
+    last digest) when more follow."""
     pending = sorted(h for h in missing if after is None or h > after)
     page = pending[:TARGETS_PER_PAGE]
     storage = svc.storage(record.backend)
-    targets = [storage.upload_target(record.package_id, Digest(h), missing[h]) for h in page]
-    return targets, page[-1] if len(pending) > TARGETS_PER_PAGE else None
+    bundled = [(h, missing[h]) for h in page if missing[h] < bundle_below]
+    targets = [
+        storage.upload_target(record.package_id, Digest(h), missing[h])
+        for h in page
+        if missing[h] >= bundle_below
+    ]
+    return targets, bundled, page[-1] if len(pending) > TARGETS_PER_PAGE else None
+
+
+@dataclass(slots=True)
+class TargetPage:
+    """A page of what a draft still misses: targets, blobs for bundles, and how many in all."""
+
+    targets: list[UploadTarget]
+    bundled: list[tuple[str, int]]
+    next_cursor: str | None
+    missing: int
 
 
 def upload_targets(
-    svc: Services, package_id: str, cursor: str | None
-) -> tuple[list[UploadTarget], str | None, int]:
+    svc: Services, package_id: str, cursor: str | None, bundle_below: int = 0
+) -> TargetPage:
     """Fresh targets for blobs still missing, a page at a time (cursor = last digest hex)."""
     record = svc.catalog.get_package(package_id)
     if record.state is not PackageState.DRAFT:
-        return [], None, 0
+        return TargetPage([], [], None, 0)
     if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
         raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
     missing = reconcile_pending(svc, record)
-    targets, next_cursor = _target_page(svc, record, missing, cursor)
-    return targets, next_cursor, len(missing)
+    targets, bundled, next_cursor = _target_page(svc, record, missing, cursor, bundle_below)
+    return TargetPage(targets, bundled, next_cursor, len(missing))
 
 
 def complete_multipart(

@@ -1,7 +1,8 @@
 """Held blobs a package comes to rely on, kept at least as its retention class asks.
 
 A blob is stored once per backend and shared, so whoever relies on a blob it did not store
-itself raises the blob's protection to the union of every user's class. Decided from the
+itself raises the blob's protection to the union of every user's class (for an expiring class:
+renews a blob that would expire too soon, and finds one that expired). Decided from the
 catalog's record of each blob: a re-used blob that is protected enough costs no storage
 request. Reasons and limits: ``docs/architecture.md``.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from artifactstore.catalog.support import parallel_map
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.protection import Protection, needs_upgrade
 from artifactstore.service.context import Services
+from artifactstore.workers import parallel_map
 
-# Upgrades one call makes (two storage requests each at most, on the catalog's threads); blobs
+# Upgrades one call makes (up to four storage requests each, on the catalog's threads); blobs
 # beyond are left out of what is held, so the package uploads them and the verifier protects
 # them, or a later call (upload targets, finalize) does.
 MAX_UPGRADES_PER_CALL = 1000

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 from artifactstore.domain.digests import Digest, hash_stream
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.errors import ArtifactStoreError, NotFound
-from artifactstore.ports import parse_upload_key
+from artifactstore.ports import parse_bundle_key, parse_upload_key
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held
 from artifactstore.service.sealing import try_seal
@@ -46,7 +46,8 @@ class Verification:
 def verify_upload(
     svc: Services, backend: str, key: str, version: str | None = None
 ) -> Verification:
-    """Verify ``version`` of the object at ``key`` (the current one when None).
+    """Verify ``version`` of the object at ``key`` (the current one when None): one blob's
+    upload, or a bundle's (``bundle_verification``).
 
     Idempotent under redelivery and reordering: a version already promoted or deleted is
     found gone and changes nothing; each version of a key (a client's retried PUT) is handled
@@ -54,6 +55,12 @@ def verify_upload(
     """
     parsed = parse_upload_key(key)
     if parsed is None:
+        bundle = parse_bundle_key(key)
+        if bundle is not None:
+            # Imported here: that module builds on this one's Outcome and Verification.
+            from artifactstore.service.bundle_verification import verify_bundle
+
+            return verify_bundle(svc, backend, key, version, *bundle)
         logger.info("not an upload key; acknowledged", extra={"key": key})
         return Verification(Outcome.IGNORED)
     package_id, digest = parsed

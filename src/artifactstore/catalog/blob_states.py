@@ -1,0 +1,259 @@
+"""Blob statuses of packages: buckets of up to 64 distinct digests (``sk=BLOB#<first hex>``).
+
+Each verification moves one entry (or a bundle's entries, bucket by bucket) in a transaction with
+the package's counters. Layout and its reasons: ``docs/catalog.md``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from artifactstore.catalog.file_lists import BLOB_PREFIX, chunk_at
+from artifactstore.catalog.models import BlobBucketModel, PackageModel, item_key
+from artifactstore.catalog.support import (
+    PKG_SK,
+    TRANSACTION_CANCELED,
+    CatalogTable,
+    StaleWrite,
+    error_code,
+)
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.packages import BlobState, BlobStatus, PackageState
+from artifactstore.errors import NotFound
+
+BUCKET_KEYS_KEPT = 10_000  # (package, digest) -> bucket key, remembered by get_blob_state
+_COUNTERS = {
+    BlobStatus.VERIFIED: PackageModel.verified_count,
+    BlobStatus.REJECTED: PackageModel.rejected_count,
+}
+
+
+class BlobStateStore(CatalogTable):
+    """Read and move the statuses of a package's distinct blobs."""
+
+    def __init__(self, table_name: str, region: str | None = None) -> None:
+        super().__init__(table_name, region)
+        self._bucket_keys: dict[tuple[str, str], str] = {}
+
+    def _state(self, package_id: str) -> PackageState:
+        item = PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
+        return PackageState(item.state)
+
+    def blob_states(self, package_id: str, status: BlobStatus | None = None) -> Iterator[BlobState]:
+        """The package's distinct blobs in digest order, optionally only those in one status."""
+        for bucket in BlobBucketModel.query(
+            item_key("PKG", package_id),
+            BlobBucketModel.sk.startswith(BLOB_PREFIX),
+            consistent_read=True,
+        ):
+            for state in _bucket_states(bucket):
+                if status is None or state.status is status:
+                    yield state
+
+    def blob_states_between(self, package_id: str, first: str, last: str) -> dict[str, BlobState]:
+        """The package's blobs whose digest hex lies in ``[first, last]``, by hex: only the
+        buckets of that range are read."""
+        pk = item_key("PKG", package_id)
+        start = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, first, [BlobBucketModel.sk])
+        found: dict[str, BlobState] = {}
+        for bucket in BlobBucketModel.query(
+            pk,
+            BlobBucketModel.sk.between(start.sk if start else BLOB_PREFIX, BLOB_PREFIX + last),
+            consistent_read=True,
+        ):
+            for state in _bucket_states(bucket):
+                if first <= state.digest.hex <= last:
+                    found[state.digest.hex] = state
+        return found
+
+    def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
+        """One distinct blob of a package, or None when the package does not list it."""
+        pk = item_key("PKG", package_id)
+        bucket = _bucket_of(pk, digest.hex)
+        if bucket is None:
+            return None
+        if len(self._bucket_keys) >= BUCKET_KEYS_KEPT:
+            self._bucket_keys.clear()
+        self._bucket_keys[(pk, digest.hex)] = bucket.sk  # buckets never move once written
+        return _blob_state(bucket, digest.hex)
+
+    def set_blob_status(
+        self,
+        package_id: str,
+        digest: Digest,
+        new: BlobStatus,
+        seen: str | None = None,
+        expected: BlobStatus | None = None,
+    ) -> bool:
+        """Move one blob to ``new`` and adjust the package's counters, in one transaction.
+
+        Returns False when the blob already had that status (a redelivery): nothing is counted
+        twice. A verified blob never goes back. Concurrent verifications of one package all
+        update its item, so a lost transaction is retried after a short, growing pause.
+        ``expected``, the status the caller just read with ``get_blob_state``, saves the first
+        read; the transaction's condition still checks it.
+        """
+        pk = item_key("PKG", package_id)
+        for attempt in range(8):
+            bucket_sk = self._bucket_keys.get((pk, digest.hex)) if attempt == 0 else None
+            if bucket_sk is not None and expected is not None:
+                current = expected
+            else:
+                bucket = _bucket_of(pk, digest.hex)
+                if bucket is None:
+                    raise NotFound(
+                        f"package {package_id} lists no blob {digest}", code="blob_not_listed"
+                    )
+                bucket_sk = bucket.sk
+                current = _blob_state(bucket, digest.hex).status
+            if current == new or current is BlobStatus.VERIFIED:
+                return False
+            deltas = {
+                BlobStatus.VERIFIED: PackageModel.verified_count,
+                BlobStatus.REJECTED: PackageModel.rejected_count,
+            }
+            actions: list[Action] = [deltas[new].add(1)]
+            if current in deltas:
+                actions.append(deltas[current].add(-1))
+            entry = digest.hex
+            try:
+                with TransactWrite(connection=self._connection()) as tx:
+                    tx.update(
+                        BlobBucketModel(pk, bucket_sk),
+                        actions=[
+                            BlobBucketModel.status[entry].set(new.value),
+                            BlobBucketModel.seen[entry].set(seen)
+                            if seen
+                            else BlobBucketModel.seen[entry].remove(),
+                        ],
+                        condition=BlobBucketModel.status[entry] == current.value,
+                    )
+                    tx.update(
+                        PackageModel(pk, PKG_SK),
+                        actions=actions,
+                        condition=PackageModel.state == "draft",
+                    )
+                return True
+            except TransactWriteError as exc:
+                if error_code(exc) != TRANSACTION_CANCELED:
+                    raise
+                if self._state(package_id) is not PackageState.DRAFT:
+                    return False
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise StaleWrite(f"blob {digest} of package {package_id} kept changing")
+
+    def set_blob_statuses(
+        self, package_id: str, changes: Mapping[str, tuple[BlobStatus, str | None]]
+    ) -> set[str]:
+        """Move many blobs (hex → (new status, seen digest)) at once: one transaction per
+        bucket with the package's counters. Returns the hexes that moved; as with
+        ``set_blob_status``, a blob already so, or verified, does not move. A bucket whose
+        transaction loses a race is done blob by blob."""
+        if not changes:
+            return set()
+        pk = item_key("PKG", package_id)
+        ordered = sorted(changes)
+        first = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, ordered[0], ["sk"])
+        buckets = list(
+            BlobBucketModel.query(
+                pk,
+                BlobBucketModel.sk.between(
+                    first.sk if first else BLOB_PREFIX, BLOB_PREFIX + ordered[-1]
+                ),
+                consistent_read=True,
+            )
+        )
+        listed = {h for b in buckets for h in b.status.attribute_values if h in changes}
+        missing = [h for h in ordered if h not in listed]
+        if missing:
+            raise NotFound(
+                f"package {package_id} lists no blob {Digest(missing[0])}", code="blob_not_listed"
+            )
+        moved: set[str] = set()
+        for bucket in buckets:
+            todo = {
+                h: BlobStatus(was)
+                for h, was in bucket.status.attribute_values.items()
+                if h in changes and was != BlobStatus.VERIFIED and was != changes[h][0]
+            }
+            if not todo:
+                continue
+            if self._move_bucket(pk, bucket.sk, todo, changes):
+                moved |= set(todo)
+                continue
+            for h in todo:  # lost a race: blob by blob, each re-read
+                new, seen = changes[h]
+                if self.set_blob_status(package_id, Digest(h), new, seen):
+                    moved.add(h)
+        return moved
+
+    def _move_bucket(
+        self,
+        pk: str,
+        bucket_sk: str,
+        current: Mapping[str, BlobStatus],
+        changes: Mapping[str, tuple[BlobStatus, str | None]],
+    ) -> bool:
+        """One transaction: these entries of one bucket, conditioned on their statuses read,
+        and the package's counters. False when it lost a race (nothing changed)."""
+        actions: list[Action] = []
+        condition: Condition | None = None
+        deltas = dict.fromkeys(_COUNTERS, 0)
+        for h, was in current.items():
+            new, seen = changes[h]
+            actions.append(BlobBucketModel.status[h].set(new.value))
+            actions.append(
+                BlobBucketModel.seen[h].set(seen) if seen else BlobBucketModel.seen[h].remove()
+            )
+            check = BlobBucketModel.status[h] == was.value
+            condition = check if condition is None else condition & check
+            deltas[new] += 1
+            if was in deltas:
+                deltas[was] -= 1
+        counters: list[Action] = [_COUNTERS[s].add(n) for s, n in deltas.items() if n]
+        try:
+            with TransactWrite(connection=self._connection()) as tx:
+                tx.update(BlobBucketModel(pk, bucket_sk), actions=actions, condition=condition)
+                tx.update(
+                    PackageModel(pk, PKG_SK),
+                    actions=counters,
+                    condition=PackageModel.state == "draft",
+                )
+            return True
+        except TransactWriteError as exc:
+            if error_code(exc) != TRANSACTION_CANCELED:
+                raise
+            return False
+
+
+def _bucket_of(pk: str, hex_digest: str) -> BlobBucketModel | None:
+    """The bucket listing a blob, read for that blob's entries only (None: not listed)."""
+    entries = [BlobBucketModel.sk] + [
+        getattr(BlobBucketModel, name)[hex_digest] for name in ("size", "status", "seen")
+    ]
+    bucket = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, hex_digest, entries)
+    if bucket is None or bucket.status is None or hex_digest not in bucket.status.attribute_values:
+        return None
+    return bucket
+
+
+def _bucket_states(bucket: BlobBucketModel) -> Iterator[BlobState]:
+    for hex_digest in sorted(bucket.status.attribute_values):
+        yield _blob_state(bucket, hex_digest)
+
+
+def _blob_state(bucket: BlobBucketModel, hex_digest: str) -> BlobState:
+    seen = bucket.seen.attribute_values.get(hex_digest) if bucket.seen else None
+    return BlobState(
+        Digest(hex_digest),
+        int(bucket.size.attribute_values[hex_digest]),
+        BlobStatus(bucket.status.attribute_values[hex_digest]),
+        seen,
+    )

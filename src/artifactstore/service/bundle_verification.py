@@ -1,0 +1,148 @@
+"""The verifier's bundle branch: split one upload into its member blobs, check and store each.
+
+A bundle's bytes are its members' bytes concatenated in the order the catalog lists them. It is
+read member by member (exactly each member's size), so the verifier holds one member's bytes
+(at most ``BUNDLE_MEMBER_MAX``) at a time, whatever the bundle's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
+
+from aws_lambda_powertools import Logger
+
+from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.protection import Protection
+from artifactstore.errors import NotFound, StorageError
+from artifactstore.service.context import Services
+from artifactstore.service.protection import protect_held
+from artifactstore.service.sealing import try_seal
+from artifactstore.service.verification import Outcome, Verification
+from artifactstore.workers import parallel_map
+
+logger = Logger(service="artifactstore", child=True)
+READ_CHUNK = BUNDLE_MEMBER_MAX  # most members arrive in one read; bigger reads gain nothing
+
+
+def read_members(
+    stream: BinaryIO, sizes: Sequence[int], chunk: int = READ_CHUNK
+) -> Iterator[bytes]:
+    """Each member's bytes in turn: exactly ``size`` bytes read for each, in reads of at most
+    ``chunk``, nothing read ahead and nothing kept once yielded. A stream that ends early is a
+    ``StorageError`` (the size was checked before, so the connection broke: it is retried)."""
+    for size in sizes:
+        yield _read_exactly(stream, size, chunk)
+
+
+def _read_exactly(stream: BinaryIO, size: int, chunk: int) -> bytes:
+    pieces: list[bytes] = []
+    left = size
+    while left:
+        piece = stream.read(min(left, chunk))
+        if not piece:
+            raise StorageError(
+                "bundle stream ended early", details={"missing": left, "member_size": size}
+            )
+        pieces.append(piece)
+        left -= len(piece)
+    # One piece whenever the stream answers whole reads (botocore and files do): no copy.
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def verify_bundle(
+    svc: Services, backend: str, key: str, version: str | None, package_id: str, bundle_id: str
+) -> Verification:
+    """Verify ``version`` of the bundle at ``key``: every member checked and, when it matches,
+    stored as its blob; then that version is deleted and the package may seal.
+
+    Idempotent: a redelivered notification finds the version gone (IGNORED); a retried one
+    (the Lambda failed midway) finds members stored and counted already, and counts nothing
+    twice (``set_blob_status`` moves each blob once).
+    """
+    storage = svc.storage(backend)
+    try:
+        record = svc.catalog.get_package(package_id)
+    except NotFound:
+        logger.warning("bundle for an unknown package; deleted", extra={"key": key})
+        storage.delete_upload(key, version)
+        return Verification(Outcome.IGNORED)
+    members = svc.catalog.get_bundle(package_id, bundle_id)
+    if members is None or record.state is not PackageState.DRAFT or record.backend != backend:
+        logger.info("bundle not expected; deleted", extra={"key": key})
+        storage.delete_upload(key, version)
+        return Verification(Outcome.IGNORED, package_id)
+    try:
+        upload = storage.open_upload(key, version)
+    except NotFound:
+        logger.info("bundle already gone", extra={"key": key, "version": version})
+        return Verification(Outcome.IGNORED, package_id)
+    expected = sum(size for _, size in members)
+    with upload:
+        if upload.size != expected:  # rejected unread: no member can be placed
+            seen = f"size {upload.size} (expected {expected})"
+            verified, rejected = 0, _reject_all(svc, package_id, members, seen)
+            logger.warning("bundle rejected", extra={"key": key, "seen": seen})
+        else:
+            verified, rejected = _check_members(svc, record, members, upload.stream)
+    storage.delete_upload(key, upload.version)
+    # Always: a retry after a crash between counting and sealing must still seal.
+    sealed = try_seal(svc, package_id)
+    if verified:
+        outcome = Outcome.VERIFIED
+    elif rejected:
+        outcome = Outcome.REJECTED
+    else:
+        outcome = Outcome.ALREADY_VERIFIED
+    return Verification(outcome, package_id, sealed)
+
+
+def _reject_all(
+    svc: Services, package_id: str, members: Sequence[tuple[str, int]], seen: str
+) -> int:
+    """Reject every member still pending (a verified one never goes back); how many moved."""
+    changes = {hex_digest: (BlobStatus.REJECTED, seen) for hex_digest, _ in members}
+    return len(svc.catalog.set_blob_statuses(package_id, changes))
+
+
+def _check_members(
+    svc: Services, record: PackageRecord, members: Sequence[tuple[str, int]], stream: BinaryIO
+) -> tuple[int, int]:
+    """Hash each member as it is read and store the good ones the backend lacks; then record
+    the new blobs and move every member's status, a bucket per transaction.
+    Returns how many members this call verified and rejected."""
+    digests = [Digest(hex_digest) for hex_digest, _ in members]
+    # Held blobs (stored by any package, this one's members verified before included) are
+    # never written again, only kept as long as this package's class asks.
+    held = svc.catalog.held_blobs(record.backend, digests)
+    kept = protect_held(svc, record.backend, record.retention_class, held) if held else set()
+    sizes = [size for _, size in members]
+    retention = svc.retention_classes[record.retention_class]
+    storage = svc.storage(record.backend)
+    changes: dict[str, tuple[BlobStatus, str | None]] = {}
+    stored: list[tuple[Digest, int, Protection]] = []
+    for digest, size, data in zip(digests, sizes, read_members(stream, sizes), strict=True):
+        # The member's bytes live only for this turn: the next one is read after it.
+        seen = Digest.of_bytes(data)
+        if seen != digest:
+            logger.warning(
+                "bundle member rejected", extra={"digest": str(digest), "seen": str(seen)}
+            )
+            changes[digest.hex] = (BlobStatus.REJECTED, str(seen))
+            continue
+        if digest.hex not in kept:
+            stored.append((digest, size, storage.put_blob(digest, data, retention)))
+            kept.add(digest.hex)
+        changes[digest.hex] = (BlobStatus.VERIFIED, None)
+    # A blob is recorded as held before any package counts it verified.
+    parallel_map(
+        lambda new: svc.catalog.record_blob(
+            record.backend, new[0], new[1], record.package_id, svc.clock(), new[2]
+        ),
+        stored,
+    )
+    moved = svc.catalog.set_blob_statuses(record.package_id, changes)
+    verified = sum(changes[h][0] is BlobStatus.VERIFIED for h in moved)
+    return verified, len(moved) - verified
