@@ -6,14 +6,20 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from localdev.provision import provision
 from localdev.stack import LocalStack
 
+from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.service.context import Services
 from artifactstore.service.factory import services
 from artifactstore.settings import service_settings
+from tests.integration.s3_calls import S3Calls
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +76,35 @@ def configured(
         os.environ.update(saved)
         service_settings.cache_clear()
         services.cache_clear()
+
+
+# -- the S3 route: every package on S3, and the requests the adapter sends -----------------
+
+
+@pytest.fixture
+def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
+    """Services with every package routed to S3 (``*:*=s3``)."""
+    saved = dict(os.environ)
+    try:
+        yield configure(stack, tmp_path / "storage", "*:*=s3")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        service_settings.cache_clear()
+        services.cache_clear()
+
+
+@pytest.fixture
+def calls(cfg: Configured) -> Iterator[S3Calls]:
+    """A recorder of the S3 operations the configured S3 backend sends."""
+    recorder = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def s3(cfg: Configured) -> S3Client:
+    """A plain S3 client on the same moto server, to look at what was stored."""
+    import boto3
+
+    return boto3.session.Session().client("s3")

@@ -9,16 +9,12 @@ event Lambda builds. Both backends through the ``configured`` fixture.
 from __future__ import annotations
 
 import io
-import os
 import tracemalloc
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from localdev.stack import LocalStack
 
 from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.domain.bundles import BUNDLE_MAX_BYTES, bundle_id
@@ -34,11 +30,10 @@ from artifactstore.ports import (
     upload_key,
 )
 from artifactstore.service.bundle_verification import READ_CHUNK, read_members
-from artifactstore.service.factory import services
-from artifactstore.settings import service_settings
-from tests.integration.conftest import Configured, configure
+from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of, expected_manifest_digest, run_metadata
-from tests.integration.test_verifier_s3 import S3Calls, redelivered
+from tests.integration.s3_calls import S3Calls
+from tests.integration.test_verifier_s3 import redelivered
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +93,7 @@ def stored(cfg: Configured, package_id: str, data: bytes) -> bool:
 
 def test_a_bundle_verifies_every_member_and_the_package_seals(configured: Configured) -> None:
     h = Harness.start(configured)
+    h.notifications()  # drop what earlier tests on this worker left on the shared queue
     files = small_files(6)
     package_id, key = draft(h, files)
     asked = h.client.post(
@@ -234,31 +230,19 @@ def test_members_spanning_read_chunks_verify(configured: Configured) -> None:
 # -- S3: what is written ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def s3_cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
-    saved = dict(os.environ)
-    try:
-        yield configure(stack, tmp_path / "storage", "*:*=s3")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        service_settings.cache_clear()
-        services.cache_clear()
-
-
-def test_members_held_already_are_not_written_again(s3_cfg: Configured) -> None:
-    h = Harness.start(s3_cfg)
+def test_members_held_already_are_not_written_again(cfg: Configured) -> None:
+    h = Harness.start(cfg)
     shared = unique(500)
     first, _ = draft(h, {"shared.bin": shared})
-    h.upload(bundle(s3_cfg, first, [shared]), shared)
+    h.upload(bundle(cfg, first, [shared]), shared)
     assert h.pump() == 1
-    assert s3_cfg.svc.catalog.get_package(first).verified_count == 1
+    assert cfg.svc.catalog.get_package(first).verified_count == 1
 
     files = {"shared.bin": shared, **small_files(3)}
     blobs = list(files.values())
     second, _ = draft(h, files)
-    h.upload(bundle(s3_cfg, second, blobs), b"".join(blobs))
-    calls = S3Calls(cast(S3Storage, s3_cfg.svc.storage("s3")))
+    h.upload(bundle(cfg, second, blobs), b"".join(blobs))
+    calls = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
     try:
         assert h.pump() == 1
         names = calls.take()
@@ -270,7 +254,7 @@ def test_members_held_already_are_not_written_again(s3_cfg: Configured) -> None:
     assert names.count("DeleteObject") == 1
     assert "CopyObject" not in names
     assert set(statuses(h, second).values()) == {("verified", None)}
-    assert s3_cfg.svc.catalog.get_package(second).verified_count == len(files)
+    assert cfg.svc.catalog.get_package(second).verified_count == len(files)
 
 
 # -- storage: bundle targets and put_blob ---------------------------------------------------
@@ -313,12 +297,12 @@ def test_put_blob_is_write_once(configured: Configured) -> None:
         assert blob.read() == data
 
 
-def test_put_blob_on_s3_locks_or_tags_in_the_put(s3_cfg: Configured) -> None:
+def test_put_blob_on_s3_locks_or_tags_in_the_put(cfg: Configured) -> None:
     import boto3
 
     s3 = boto3.client("s3")
-    bucket = s3_cfg.env["ARTIFACTSTORE_BUCKET"]
-    storage = s3_cfg.svc.storage("s3")
+    bucket = cfg.env["ARTIFACTSTORE_BUCKET"]
+    storage = cfg.svc.storage("s3")
     kept, passing = unique(100), unique(101)
     storage.put_blob(Digest.of_bytes(kept), kept, EVIDENCE)
     storage.put_blob(Digest.of_bytes(passing), passing, EPHEMERAL)

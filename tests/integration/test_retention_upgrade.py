@@ -7,26 +7,21 @@ botocore event hook on the adapter's own client counts the requests protection c
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import pytest
-from localdev.stack import LocalStack
 
 from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.protection import LOCK_SLACK, Protection, needs_upgrade
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.ports import blob_key
-from artifactstore.service.factory import services
-from artifactstore.settings import service_settings
-from tests.integration.conftest import Configured, configure
+from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of
+from tests.integration.s3_calls import S3Calls
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,51 +40,6 @@ PROTECTION_CALLS = {
 }
 EVIDENCE = RetentionClass("release-evidence", lock_mode="GOVERNANCE", lock_days=3650)
 EPHEMERAL = RetentionClass("ephemeral", expire_days=14)
-
-
-class S3Calls:
-    """Every S3 operation the adapter's client sends, by name."""
-
-    def __init__(self, storage: S3Storage) -> None:
-        self.names: list[str] = []
-        self._events = storage.client.meta.events
-        self._events.register("before-call.s3", self._record)
-
-    def _record(self, model: Any, **_: Any) -> None:
-        self.names.append(model.name)
-
-    def take(self) -> list[str]:
-        names, self.names = self.names, []
-        return names
-
-    def close(self) -> None:
-        self._events.unregister("before-call.s3", self._record)
-
-
-@pytest.fixture
-def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
-    saved = dict(os.environ)
-    try:
-        yield configure(stack, tmp_path / "storage", "*:*=s3")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        service_settings.cache_clear()
-        services.cache_clear()
-
-
-@pytest.fixture
-def calls(cfg: Configured) -> Iterator[S3Calls]:
-    recorder = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
-    yield recorder
-    recorder.close()
-
-
-@pytest.fixture
-def s3(cfg: Configured) -> S3Client:
-    import boto3
-
-    return boto3.session.Session().client("s3")
 
 
 def unique(size: int = 64) -> bytes:

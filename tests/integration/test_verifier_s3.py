@@ -9,26 +9,20 @@ client records every S3 operation it sends.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from localdev.stack import LocalStack
 
-from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobStatus
 from artifactstore.ports import blob_key
-from artifactstore.service.factory import services
-from artifactstore.settings import service_settings
-from tests.integration.conftest import Configured, configure
+from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of
+from tests.integration.s3_calls import S3Calls
 from tests.lambda_runtime import FakeContext, load_handler
 
 if TYPE_CHECKING:
@@ -38,52 +32,6 @@ pytestmark = pytest.mark.integration
 
 MiB = 1024**2
 ONE_UPLOAD = ["GetObject", "CopyObject", "DeleteObject"]
-
-
-class S3Calls:
-    """Every S3 operation the verifier's S3 client sends, by name, in order."""
-
-    def __init__(self, storage: S3Storage) -> None:
-        self.names: list[str] = []
-        self._events = storage.client.meta.events
-        self._events.register("before-call.s3", self._record)
-
-    def _record(self, model: Any, **_: Any) -> None:
-        self.names.append(model.name)
-
-    def take(self) -> list[str]:
-        """The operations since the last ``take``."""
-        names, self.names = self.names, []
-        return names
-
-    def close(self) -> None:
-        self._events.unregister("before-call.s3", self._record)
-
-
-@pytest.fixture
-def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
-    saved = dict(os.environ)
-    try:
-        yield configure(stack, tmp_path / "storage", "*:*=s3")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        service_settings.cache_clear()
-        services.cache_clear()
-
-
-@pytest.fixture
-def calls(cfg: Configured) -> Iterator[S3Calls]:
-    recorder = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
-    yield recorder
-    recorder.close()
-
-
-@pytest.fixture
-def s3(cfg: Configured) -> S3Client:
-    import boto3
-
-    return boto3.client("s3")
 
 
 def unique(size: int = 64) -> bytes:

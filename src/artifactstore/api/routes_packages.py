@@ -15,7 +15,7 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.paths import validate_path
-from artifactstore.service import bundles, packages, reading
+from artifactstore.service import bundles, packages, reading, targets
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES)
@@ -139,7 +139,7 @@ def get_upload_targets(
     the smaller ones are listed in ``bundle_blobs`` for bundles instead."""
     svc = services()
     principal.require_producer(svc.catalog.get_package(package_id).producer)
-    page = packages.upload_targets(svc, package_id, cursor, bundle_below)
+    page = targets.upload_targets(svc, package_id, cursor, bundle_below)
     view = {
         "upload_targets": [t.to_json() for t in page.targets],
         "next_cursor": page.next_cursor,

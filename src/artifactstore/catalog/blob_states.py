@@ -115,38 +115,11 @@ class BlobStateStore(CatalogTable):
                 current = _blob_state(bucket, digest.hex).status
             if current == new or current is BlobStatus.VERIFIED:
                 return False
-            deltas = {
-                BlobStatus.VERIFIED: PackageModel.verified_count,
-                BlobStatus.REJECTED: PackageModel.rejected_count,
-            }
-            actions: list[Action] = [deltas[new].add(1)]
-            if current in deltas:
-                actions.append(deltas[current].add(-1))
-            entry = digest.hex
-            try:
-                with TransactWrite(connection=self._connection()) as tx:
-                    tx.update(
-                        BlobBucketModel(pk, bucket_sk),
-                        actions=[
-                            BlobBucketModel.status[entry].set(new.value),
-                            BlobBucketModel.seen[entry].set(seen)
-                            if seen
-                            else BlobBucketModel.seen[entry].remove(),
-                        ],
-                        condition=BlobBucketModel.status[entry] == current.value,
-                    )
-                    tx.update(
-                        PackageModel(pk, PKG_SK),
-                        actions=actions,
-                        condition=PackageModel.state == "draft",
-                    )
+            if self._move_bucket(pk, bucket_sk, {digest.hex: current}, {digest.hex: (new, seen)}):
                 return True
-            except TransactWriteError as exc:
-                if error_code(exc) != TRANSACTION_CANCELED:
-                    raise
-                if self._state(package_id) is not PackageState.DRAFT:
-                    return False
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            if self._state(package_id) is not PackageState.DRAFT:
+                return False
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
         raise StaleWrite(f"blob {digest} of package {package_id} kept changing")
 
     def set_blob_statuses(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from artifactstore.service.file_lists import fingerprint_of
 from artifactstore.service.protection import held_and_protected
 from artifactstore.service.schemas import get_schema
 from artifactstore.service.sealing import try_seal
+from artifactstore.service.targets import reconcile_pending, target_page, upload_targets
 
 MAX_FILES = 100_000
 # The package item (at most 400 KB in DynamoDB) carries the metadata; leave room for the rest.
@@ -31,7 +32,6 @@ MAX_METADATA_BYTES = 256 * 1024
 MAX_KEY_BYTES = 1024  # (producer, key) is a DynamoDB partition key: at most 2048 bytes
 # A file's catalog sort key is "FILE#" + its path; DynamoDB sort keys hold at most 1024 bytes.
 MAX_STORED_PATH_BYTES = 1024 - len("FILE#")
-TARGETS_PER_PAGE = 1000
 PRODUCER_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _PRODUCER_RE = re.compile(PRODUCER_PATTERN)
 
@@ -246,7 +246,7 @@ def _new_draft(
     svc.catalog.mark_files_complete(record.package_id)
     record.files_complete = True
     missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
-    targets, bundled, cursor = _target_page(svc, record, missing, None, request.bundle_below)
+    targets, bundled, cursor = target_page(svc, record, missing, None, request.bundle_below)
     return CreateOutcome(record, True, False, targets, cursor, len(missing), bundled)
 
 
@@ -276,7 +276,7 @@ def _existing(
         # own (identical) files so the client can start uploading right away.
         present = svc.catalog.verified_blobs(record.backend, (f.digest for f in manifest.files))
         missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
-        targets, bundled, cursor = _target_page(svc, record, missing, None, request.bundle_below)
+        targets, bundled, cursor = target_page(svc, record, missing, None, request.bundle_below)
         return CreateOutcome(record, False, False, targets, cursor, len(missing), bundled)
     page = upload_targets(svc, record.package_id, None, request.bundle_below)
     return CreateOutcome(
@@ -326,67 +326,6 @@ def complete_and_target(
         page.missing,
         page.bundled,
     )
-
-
-def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
-    """Mark verified what another package verified meanwhile; return what is still missing
-    (digest hex → size)."""
-    pending = [
-        b for b in svc.catalog.blob_states(record.package_id) if b.status is not BlobStatus.VERIFIED
-    ]
-    held = held_and_protected(
-        svc, record.backend, record.retention_class, (b.digest for b in pending)
-    )
-    for blob in pending:
-        if blob.digest.hex in held:
-            svc.catalog.set_blob_status(record.package_id, blob.digest, BlobStatus.VERIFIED)
-    return {b.digest.hex: b.size for b in pending if b.digest.hex not in held}
-
-
-def _target_page(
-    svc: Services,
-    record: PackageRecord,
-    missing: Mapping[str, int],
-    after: str | None = None,
-    bundle_below: int = 0,
-) -> tuple[list[UploadTarget], list[tuple[str, int]], str | None]:
-    """One page of ``missing`` (hex → size) in digest order: upload targets, the (hex, size) of
-    blobs under ``bundle_below`` (for bundles: nothing presigned), and the cursor (the page's
-    last digest) when more follow."""
-    pending = sorted(h for h in missing if after is None or h > after)
-    page = pending[:TARGETS_PER_PAGE]
-    storage = svc.storage(record.backend)
-    bundled = [(h, missing[h]) for h in page if missing[h] < bundle_below]
-    targets = [
-        storage.upload_target(record.package_id, Digest(h), missing[h])
-        for h in page
-        if missing[h] >= bundle_below
-    ]
-    return targets, bundled, page[-1] if len(pending) > TARGETS_PER_PAGE else None
-
-
-@dataclass(slots=True)
-class TargetPage:
-    """A page of what a draft still misses: targets, blobs for bundles, and how many in all."""
-
-    targets: list[UploadTarget]
-    bundled: list[tuple[str, int]]
-    next_cursor: str | None
-    missing: int
-
-
-def upload_targets(
-    svc: Services, package_id: str, cursor: str | None, bundle_below: int = 0
-) -> TargetPage:
-    """Fresh targets for blobs still missing, a page at a time (cursor = last digest hex)."""
-    record = svc.catalog.get_package(package_id)
-    if record.state is not PackageState.DRAFT:
-        return TargetPage([], [], None, 0)
-    if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
-    missing = reconcile_pending(svc, record)
-    targets, bundled, next_cursor = _target_page(svc, record, missing, cursor, bundle_below)
-    return TargetPage(targets, bundled, next_cursor, len(missing))
 
 
 def complete_multipart(
