@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -68,9 +69,16 @@ def configured(
     request: pytest.FixtureRequest, stack: LocalStack, tmp_path: Path
 ) -> Iterator[Configured]:
     """Services for one backend (parametrized over both)."""
+    with configured_for(stack, tmp_path / "storage", f"*:*={request.param}") as cfg:
+        yield cfg
+
+
+@contextmanager
+def configured_for(stack: LocalStack, storage_dir: Path, routes: str) -> Iterator[Configured]:
+    """``configure``, then the process's environment and cached services as they were."""
     saved = dict(os.environ)
     try:
-        yield configure(stack, tmp_path / "storage", f"*:*={request.param}")
+        yield configure(stack, storage_dir, routes)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -84,14 +92,8 @@ def configured(
 @pytest.fixture
 def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
     """Services with every package routed to S3 (``*:*=s3``)."""
-    saved = dict(os.environ)
-    try:
-        yield configure(stack, tmp_path / "storage", "*:*=s3")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        service_settings.cache_clear()
-        services.cache_clear()
+    with configured_for(stack, tmp_path / "storage", "*:*=s3") as configured:
+        yield configured
 
 
 @pytest.fixture
