@@ -14,13 +14,18 @@ from aws_lambda_powertools import Logger
 
 from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.packages import BlobStatus, PackageRecord
 from artifactstore.domain.protection import Protection
 from artifactstore.errors import NotFound, StorageError
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held
 from artifactstore.service.sealing import try_seal
-from artifactstore.service.verification import Outcome, Verification
+from artifactstore.service.verdicts import (
+    Outcome,
+    Verification,
+    expects_uploads,
+    package_of_upload,
+)
 from artifactstore.workers import parallel_map
 
 logger = Logger(service="artifactstore", child=True)
@@ -63,14 +68,11 @@ def verify_bundle(
     twice (``set_blob_status`` moves each blob once).
     """
     storage = svc.storage(backend)
-    try:
-        record = svc.catalog.get_package(package_id)
-    except NotFound:
-        logger.warning("bundle for an unknown package; deleted", extra={"key": key})
-        storage.delete_upload(key, version)
+    record = package_of_upload(svc, storage, key, version, package_id)
+    if record is None:
         return Verification(Outcome.IGNORED)
     members = svc.catalog.get_bundle(package_id, bundle_id)
-    if members is None or record.state is not PackageState.DRAFT or record.backend != backend:
+    if members is None or not expects_uploads(record, backend):
         logger.info("bundle not expected; deleted", extra={"key": key})
         storage.delete_upload(key, version)
         return Verification(Outcome.IGNORED, package_id)

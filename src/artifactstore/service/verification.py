@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
 from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest, hash_stream
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.errors import ArtifactStoreError, NotFound
 from artifactstore.ports import parse_bundle_key, parse_upload_key
+from artifactstore.service.bundle_verification import verify_bundle
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held
 from artifactstore.service.sealing import try_seal
+from artifactstore.service.verdicts import (
+    Outcome,
+    Verification,
+    expects_uploads,
+    package_of_upload,
+)
 
 logger = Logger(service="artifactstore", child=True)
 HASH_CHUNK = 8 << 20
-
-
-class Outcome(StrEnum):
-    """What the verifier did with one notification."""
-
-    IGNORED = "ignored"
-    VERIFIED = "verified"
-    ALREADY_VERIFIED = "already_verified"
-    REJECTED = "rejected"
 
 
 class NotReadyYet(ArtifactStoreError):
     """The package's file list is still being written: redeliver later."""
 
     code = "not_ready_yet"
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The verifier's answer for one object."""
-
-    outcome: Outcome
-    package_id: str | None = None
-    sealed: bool = False
 
 
 def verify_upload(
@@ -57,24 +43,18 @@ def verify_upload(
     if parsed is None:
         bundle = parse_bundle_key(key)
         if bundle is not None:
-            # Imported here: that module builds on this one's Outcome and Verification.
-            from artifactstore.service.bundle_verification import verify_bundle
-
             return verify_bundle(svc, backend, key, version, *bundle)
         logger.info("not an upload key; acknowledged", extra={"key": key})
         return Verification(Outcome.IGNORED)
     package_id, digest = parsed
     storage = svc.storage(backend)
-    try:
-        record = svc.catalog.get_package(package_id)
-    except NotFound:
-        logger.warning("upload for an unknown package; deleted", extra={"key": key})
-        storage.delete_upload(key, version)
+    record = package_of_upload(svc, storage, key, version, package_id)
+    if record is None:
         return Verification(Outcome.IGNORED)
     blob = svc.catalog.get_blob_state(package_id, digest)
     if blob is None and not record.files_complete and record.state is PackageState.DRAFT:
         raise NotReadyYet(f"package {package_id} is still being created")
-    if blob is None or record.state is not PackageState.DRAFT or record.backend != backend:
+    if blob is None or not expects_uploads(record, backend):
         storage.delete_upload(key, version)
         return Verification(Outcome.IGNORED, package_id)
     if blob.status is BlobStatus.VERIFIED:

@@ -1,0 +1,50 @@
+"""What the verifier answers for one object, and the package an upload belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aws_lambda_powertools import Logger
+
+from artifactstore.domain.packages import PackageRecord, PackageState
+from artifactstore.errors import NotFound
+from artifactstore.ports import BlobStorage
+from artifactstore.service.context import Services
+
+logger = Logger(service="artifactstore", child=True)
+
+
+class Outcome(StrEnum):
+    """What the verifier did with one notification."""
+
+    IGNORED = "ignored"
+    VERIFIED = "verified"
+    ALREADY_VERIFIED = "already_verified"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The verifier's answer for one object."""
+
+    outcome: Outcome
+    package_id: str | None = None
+    sealed: bool = False
+
+
+def package_of_upload(
+    svc: Services, storage: BlobStorage, key: str, version: str | None, package_id: str
+) -> PackageRecord | None:
+    """The package an upload names; None, the upload deleted, when no package has that id."""
+    try:
+        return svc.catalog.get_package(package_id)
+    except NotFound:
+        logger.warning("upload for an unknown package; deleted", extra={"key": key})
+        storage.delete_upload(key, version)
+        return None
+
+
+def expects_uploads(record: PackageRecord, backend: str) -> bool:
+    """Whether uploads to ``backend`` can still count for the package (a draft stored there)."""
+    return record.state is PackageState.DRAFT and record.backend == backend
