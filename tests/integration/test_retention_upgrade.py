@@ -96,6 +96,17 @@ def assert_kept_ten_years(kept: Protection) -> None:
     assert kept.retain_until >= datetime.now(UTC) + TEN_YEARS - LOCK_SLACK
 
 
+def forget(cfg: Configured, data: bytes, *attributes: str) -> None:
+    """Remove attributes from the blob's catalog item, as an older version wrote it."""
+    import boto3
+
+    boto3.client("dynamodb").update_item(
+        TableName=cfg.stack.table,
+        Key={"pk": {"S": f"BLOB#s3#{Digest.parse(digest_of(data)).hex}"}, "sk": {"S": "BLOB"}},
+        UpdateExpression="REMOVE " + ", ".join(attributes),
+    )
+
+
 def recorded(cfg: Configured, data: bytes) -> Protection | None:
     digest = Digest.parse(digest_of(data))
     return cfg.svc.catalog.held_blobs("s3", [digest])[digest.hex]
@@ -198,17 +209,11 @@ def test_an_expiring_package_re_using_a_kept_blob_changes_nothing(
 def test_a_blob_recorded_before_protections_is_read_from_storage_then_upgraded(
     cfg: Configured, s3: S3Client, calls: S3Calls
 ) -> None:
-    import boto3
-
     h = Harness.start(cfg)
     shared = unique()
     ingest(h, {"shared.bin": shared}, "ephemeral")
     # The item as the catalog wrote it before protections were recorded.
-    boto3.client("dynamodb").update_item(
-        TableName=cfg.stack.table,
-        Key={"pk": {"S": f"BLOB#s3#{Digest.parse(digest_of(shared)).hex}"}, "sk": {"S": "BLOB"}},
-        UpdateExpression="REMOVE expiring, lock_mode, retain_until",
-    )
+    forget(cfg, shared, "expiring", "lock_mode", "retain_until")
     assert recorded(cfg, shared) is None
     calls.take()
 
@@ -327,17 +332,11 @@ def test_a_kept_package_re_using_an_expired_blob_uploads_it_again(
 def test_an_expiring_blob_recorded_without_its_expiry_is_dated_from_storage(
     cfg: Configured, s3: S3Client, calls: S3Calls
 ) -> None:
-    import boto3
-
     h = Harness.start(cfg)
     shared = unique()
     ingest(h, {"shared.bin": shared}, "ephemeral")
     # The item as the catalog wrote it before expiry dates were recorded.
-    boto3.client("dynamodb").update_item(
-        TableName=cfg.stack.table,
-        Key={"pk": {"S": f"BLOB#s3#{Digest.parse(digest_of(shared)).hex}"}, "sk": {"S": "BLOB"}},
-        UpdateExpression="REMOVE expires_at",
-    )
+    forget(cfg, shared, "expires_at")
     assert recorded(cfg, shared) == Protection(True)
     _, created, _ = current_version(s3, cfg, shared)
     calls.take()

@@ -60,14 +60,8 @@ class BlobStateStore(CatalogTable):
     def blob_states_between(self, package_id: str, first: str, last: str) -> dict[str, BlobState]:
         """The package's blobs whose digest hex lies in ``[first, last]``, by hex: only the
         buckets of that range are read."""
-        pk = item_key("PKG", package_id)
-        start = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, first, [BlobBucketModel.sk])
         found: dict[str, BlobState] = {}
-        for bucket in BlobBucketModel.query(
-            pk,
-            BlobBucketModel.sk.between(start.sk if start else BLOB_PREFIX, BLOB_PREFIX + last),
-            consistent_read=True,
-        ):
+        for bucket in _buckets_between(item_key("PKG", package_id), first, last):
             for state in _bucket_states(bucket):
                 if first <= state.digest.hex <= last:
                     found[state.digest.hex] = state
@@ -133,16 +127,7 @@ class BlobStateStore(CatalogTable):
             return set()
         pk = item_key("PKG", package_id)
         ordered = sorted(changes)
-        first = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, ordered[0], ["sk"])
-        buckets = list(
-            BlobBucketModel.query(
-                pk,
-                BlobBucketModel.sk.between(
-                    first.sk if first else BLOB_PREFIX, BLOB_PREFIX + ordered[-1]
-                ),
-                consistent_read=True,
-            )
-        )
+        buckets = _buckets_between(pk, ordered[0], ordered[-1])
         listed = {h for b in buckets for h in b.status.attribute_values if h in changes}
         missing = [h for h in ordered if h not in listed]
         if missing:
@@ -204,6 +189,18 @@ class BlobStateStore(CatalogTable):
             if error_code(exc) != TRANSACTION_CANCELED:
                 raise
             return False
+
+
+def _buckets_between(pk: str, first: str, last: str) -> list[BlobBucketModel]:
+    """The buckets that may list digests in ``[first, last]`` (read consistently)."""
+    start = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, first, ["sk"])
+    return list(
+        BlobBucketModel.query(
+            pk,
+            BlobBucketModel.sk.between(start.sk if start else BLOB_PREFIX, BLOB_PREFIX + last),
+            consistent_read=True,
+        )
+    )
 
 
 def _bucket_of(pk: str, hex_digest: str) -> BlobBucketModel | None:
