@@ -73,6 +73,27 @@ def test_empty_folders_are_named_on_stderr_not_stdout(rich_run: tuple[RunVector,
     assert b"warning" not in result.stdout
 
 
+def test_paths_equal_under_case_folding_are_kept_with_a_warning(tmp_path: Path) -> None:
+    vector = rich_vector()
+    root = vector.write(tmp_path / "run")
+    (root / "README.md").write_bytes(b"one")
+    (root / "readme.md").write_bytes(b"two")
+    (root / "Stra\u00dfe.log").write_bytes(b"three")
+    (root / "STRASSE.log").write_bytes(b"four")
+
+    result = run_cli("guide-board", "manifest", root)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stderr.decode("utf-8").splitlines()) == [
+        "warning: 'README.md' and 'readme.md' differ only in case: they collide when downloaded"
+        " to a case-insensitive file system (macOS, Windows)",
+        "warning: 'STRASSE.log' and 'Stra\u00dfe.log' differ only in case: they collide when"
+        " downloaded to a case-insensitive file system (macOS, Windows)",
+    ]
+    paths = [f["path"] for f in json.loads(result.stdout)["manifest"]["files"]]
+    assert {"README.md", "readme.md", "Stra\u00dfe.log", "STRASSE.log"} <= set(paths)
+
+
 def test_schema_option_accepts_valid_metadata(rich_run: tuple[RunVector, Path]) -> None:
     vector, root = rich_run
 

@@ -118,7 +118,13 @@ def test_two_names_equal_after_nfc_are_refused(run_dir: Path, kind: str) -> None
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [("back\\slash.txt", "contains a backslash"), ("tab\there", "NUL or control character")],
+    [
+        ("back\\slash.txt", "contains a backslash"),
+        ("tab\there", "NUL or control character"),
+        ("gpj.\u202eexe", "invisible Unicode format character U+202E"),
+        ("zero\u200bwidth.txt", "invisible Unicode format character U+200B"),
+        ("\ufeffbom.txt", "invisible Unicode format character U+FEFF"),
+    ],
 )
 def test_names_linux_allows_but_the_path_rules_forbid_are_refused(
     run_dir: Path, name: str, why: str

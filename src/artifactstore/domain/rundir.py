@@ -7,20 +7,21 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from artifactstore.domain.digests import hash_files
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
-from artifactstore.domain.paths import MAX_PATH_BYTES, validate_path
+from artifactstore.domain.paths import FORMAT_CHARACTER, MAX_PATH_BYTES, validate_path
 from artifactstore.errors import InvalidInput, RunDirectoryError
 
 PRODUCER = "guide-board"
 DEFAULT_RETENTION_CLASS = "release-evidence"
 RUN_FILE = "run.json"
 # Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F.
-_SUSPECT = re.compile(r"[\\\x00-\x1f\x7f-\x9f]")
+_SUSPECT = re.compile(rf"[\\\x00-\x1f\x7f-\x9f]|{FORMAT_CHARACTER.pattern}")
 REQUIRED_RUN_FIELDS = ("run_id", "target_profile_ref", "assessment_profile_ref", "result_status")
 
 
@@ -213,4 +214,21 @@ def scan_run_directory(root: Path | str) -> RunScan:
             details={"problems": walker.problems},
         )
     warnings = [f"empty folder {d!r} is not kept in the package" for d in walker.empty_dirs]
+    warnings += case_collisions(f.path for f in walker.files)
     return RunScan(root, metadata, walker.files, warnings)
+
+
+def case_collisions(paths: Iterable[str]) -> list[str]:
+    """Warnings for paths equal under case folding: one file overwrites the other on a
+    case-insensitive checkout (macOS, Windows), though the package keeps both."""
+    first: dict[str, str] = {}
+    warnings: list[str] = []
+    for path in paths:
+        folded = path.casefold()
+        if (other := first.setdefault(folded, path)) != path:
+            one, two = sorted((other, path))
+            warnings.append(
+                f"{one!r} and {two!r} differ only in case: they collide when downloaded "
+                "to a case-insensitive file system (macOS, Windows)"
+            )
+    return warnings
