@@ -177,6 +177,9 @@ class DevStack:
         env.setdefault("ARTIFACTSTORE_API_TOKEN", "dev-token")
         env.setdefault("ARTIFACTSTORE_LOCAL_STORAGE_DIR", str(cfg.path("storage")))
         env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        # Local development: the local backend may sign its URLs with the example key
+        # (ARTIFACTSTORE_LOCAL_SIGNING_KEY); everywhere else a real secret is required.
+        env["ARTIFACTSTORE_LOCAL_DEV"] = "1"
         # the API's /progress/ stand-in routes (localdev.api_app) share the 8001 stand-in's log
         env["ARTIFACTSTORE_LOCAL_STATEHUB_EVENTS"] = str(cfg.path("statehub-events.jsonl"))
         env.update(FAKE_AWS)

@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
     public_api_url: str = Field("http://127.0.0.1:8000", alias="ARTIFACTSTORE_API_URL")
     api_token: SecretStr | None = Field(None, alias="ARTIFACTSTORE_API_TOKEN")
     api_token_parameter: str | None = Field(None, alias="ARTIFACTSTORE_API_TOKEN_PARAMETER")
+    # How long a warm process trusts its copy of that parameter: a rotation takes this long.
+    api_token_cache_seconds: int = Field(
+        60, ge=0, le=3600, alias="ARTIFACTSTORE_API_TOKEN_CACHE_SECONDS"
+    )
     storage_backend_routes: str = Field("*:*=local", alias="ARTIFACTSTORE_STORAGE_BACKEND_ROUTES")
     retention_classes_json: str | None = Field(None, alias="ARTIFACTSTORE_RETENTION_CLASSES")
     table_name: str = Field("artifactstore-catalog", alias="ARTIFACTSTORE_TABLE_NAME")
@@ -46,9 +50,11 @@ class ServiceSettings(BaseSettings):
     local_storage_dir: Path = Field(
         Path(".localdev/storage"), alias="ARTIFACTSTORE_LOCAL_STORAGE_DIR"
     )
-    local_signing_key: SecretStr = Field(
-        SecretStr("local-dev-signing-key"), alias="ARTIFACTSTORE_LOCAL_SIGNING_KEY"
-    )
+    # Signs the local backend's storage URLs. Required (32+ bytes, not the example key) when a
+    # route names `local`, except under local development: `make dev`, `make demo` and the
+    # tests set ARTIFACTSTORE_LOCAL_DEV=1 (see storage_local.signing_key_for).
+    local_signing_key: SecretStr | None = Field(None, alias="ARTIFACTSTORE_LOCAL_SIGNING_KEY")
+    local_dev: bool = Field(False, alias="ARTIFACTSTORE_LOCAL_DEV")
     event_bus_name: str = Field("artifactstore", alias="ARTIFACTSTORE_EVENT_BUS_NAME")
     idempotency_table_name: str = Field(
         "artifactstore-idempotency", alias="ARTIFACTSTORE_IDEMPOTENCY_TABLE_NAME"

@@ -53,6 +53,7 @@ def configure(stack: LocalStack, storage_dir: Path, routes: str, **extra: str) -
         "ARTIFACTSTORE_LOCAL_NOTIFY_QUEUE_URL": stack.object_created_queue_url,
         "ARTIFACTSTORE_API_TOKEN": "test-admin-token",
         "ARTIFACTSTORE_MULTIPART_THRESHOLD": str(5 * 1024 * 1024),
+        "ARTIFACTSTORE_LOCAL_DEV": "1",  # the test stack: the local backend's example key will do
         **extra,
     }
     os.environ.update(env)
@@ -60,7 +61,7 @@ def configure(stack: LocalStack, storage_dir: Path, routes: str, **extra: str) -
     services.cache_clear()
     from artifactstore.api import auth
 
-    auth._admin_token_hash.cache_clear()
+    auth._configured_token_hash.cache_clear()
     return Configured(services(), env, storage_dir, stack)
 
 

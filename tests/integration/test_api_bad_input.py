@@ -156,6 +156,12 @@ PACKAGE_CASES: dict[str, tuple[Callable[[Api], Any], int, str]] = {
         422,
         "metadata_too_large",
     ),
+    # The size is checked first: an oversize object never reaches schema validation.
+    "metadata over 256 KiB failing its schema": (
+        swap(metadata={"blob": "x" * 300_000}),
+        422,
+        "metadata_too_large",
+    ),
 }
 
 

@@ -107,11 +107,19 @@ def test_bad_bundle_requests_are_refused_and_store_nothing(api: Api) -> None:
 def test_blobs_verified_meanwhile_are_left_out(api: Api) -> None:
     created, _ = draft(api, [12, 13], bundle_below=100)
     package_id = created["package_id"]
-    first, second = (b["digest"] for b in created["bundle_blobs"])
-    # Another package stores ``first`` meanwhile (its bytes verified on this backend).
+    (first, first_size), (second, _) = ((b["digest"], b["size"]) for b in created["bundle_blobs"])
+    # Another package of the same producer stores ``first`` meanwhile (its bytes verified on
+    # this backend: the producer proved possession).
     svc = api.cfg.svc
-    backend = svc.catalog.get_package(package_id).backend
-    svc.catalog.record_blob(backend, Digest.parse(first), 12, "another", svc.clock())
+    record = svc.catalog.get_package(package_id)
+    svc.catalog.record_blob(
+        record.backend,
+        Digest.parse(first),
+        first_size,  # held only at its own size
+        "another",
+        svc.clock(),
+        producer=record.producer,
+    )
 
     answer = api.post(f"/packages/{package_id}/bundles", {"blobs": [first, second]})
     assert answer.status_code == 201

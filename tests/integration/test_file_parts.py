@@ -88,6 +88,8 @@ def test_a_list_that_does_not_give_the_declared_digest_never_opens(
     assert short.status_code == 422
     assert short.json()["error"]["code"] == "file_count_mismatch"
 
+    # A failed completion drops every part received: the whole list is sent again.
+    assert h.client.post(url, json={"files": entries(part)}, headers=AUTH).status_code == 200
     refused = h.client.post(url, json={"files": entries(rest), "complete": True}, headers=AUTH)
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "manifest_mismatch"

@@ -20,7 +20,7 @@ from artifactstore.domain.protection import LOCK_SLACK, Protection, needs_upgrad
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.ports import blob_key
 from tests.integration.conftest import Configured
-from tests.integration.flow import AUTH, Harness, digest_of
+from tests.integration.flow import AUTH, Harness, digest_of, run_metadata
 from tests.integration.s3_calls import S3Calls
 
 if TYPE_CHECKING:
@@ -462,3 +462,81 @@ def test_a_lock_extended_while_a_renewal_copies_goes_on_the_copy(
     head = s3.head_object(Bucket=cfg.stack.bucket, Key=key)
     assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]) == ("GOVERNANCE", lock_end)
     assert not current_version(s3, cfg, data)[2]
+
+
+# -- another producer's bytes: no protection raised without proof of possession ------------
+
+
+def create_as(h: Harness, producer: str, files: dict[str, bytes], retention_class: str) -> Any:
+    """POST /packages for ``producer`` (the admin token may write for any producer)."""
+    key = str(uuid.uuid4())
+    body = {
+        "producer": producer,
+        "idempotency_key": key,
+        "retention_class": retention_class,
+        "schema": "guide-board.run.v1",
+        "metadata": run_metadata(key),
+        "files": [{"path": p, "size": len(d), "digest": digest_of(d)} for p, d in files.items()],
+    }
+    answer = h.client.post("/packages", json=body, headers=AUTH)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_another_producer_naming_a_held_digest_uploads_it_before_its_protection_is_raised(
+    cfg: Configured, s3: S3Client
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "ephemeral")  # guide-board's ephemeral bytes
+    before = recorded(cfg, shared)
+    assert blob_protection(s3, cfg, shared) == Protection(True)
+
+    # lab names the digest for a 10-year class: it is not held for lab.
+    body = create_as(h, "lab", {"shared.bin": shared}, "release-evidence")
+    assert [t["digest"] for t in body["upload_targets"]] == [digest_of(shared)]
+    assert blob_protection(s3, cfg, shared) == Protection(True)  # no lock, still expiring
+    assert recorded(cfg, shared) == before
+    # Asking again (fresh targets, finalize) raises nothing either.
+    url = f"/packages/{body['package_id']}/upload-targets"
+    assert len(h.client.get(url, headers=AUTH).json()["upload_targets"]) == 1
+    waiting = h.client.post(f"/packages/{body['package_id']}/finalize", headers=AUTH)
+    assert waiting.status_code == 202, waiting.text
+    assert blob_protection(s3, cfg, shared) == Protection(True)
+
+    # Wrong bytes of the right size prove nothing: rejected, protection unchanged.
+    (target,) = body["upload_targets"]
+    answer = httpx.put(target["url"], content=bytes(len(shared)), headers=target["headers"])
+    assert answer.status_code == 200, answer.text
+    h.pump()
+    assert blob_protection(s3, cfg, shared) == Protection(True)
+    assert recorded(cfg, shared) == before
+
+    # The right bytes: hashed by the verifier, then the blob is kept as lab's class asks.
+    fresh = h.client.get(url, headers=AUTH).json()
+    upload_all(fresh, {"shared.bin": shared})
+    assert h.pump() == 1
+    finalize(h, body["package_id"])
+    assert_kept_ten_years(blob_protection(s3, cfg, shared))
+    assert cfg.svc.catalog.held_records("s3", [Digest.parse(digest_of(shared))])[
+        Digest.parse(digest_of(shared)).hex
+    ].producers == {"guide-board", "lab"}
+
+    # Having proved possession, lab re-uses it with no upload.
+    again = create_as(h, "lab", {"shared.bin": shared}, "release-evidence")
+    assert again["upload_targets"] == []
+
+
+def test_another_producer_re_uses_a_blob_already_kept_as_its_class_asks(
+    cfg: Configured, s3: S3Client, calls: S3Calls
+) -> None:
+    h = Harness.start(cfg)
+    shared = unique()
+    ingest(h, {"shared.bin": shared}, "release-evidence")  # locked for ten years
+    calls.take()
+
+    body = create_as(h, "lab", {"shared.bin": shared}, "ephemeral")
+
+    assert body["upload_targets"] == []  # covered already: nothing to raise, nothing to prove
+    assert not PROTECTION_CALLS & set(calls.take())
+    finalize(h, body["package_id"])

@@ -21,6 +21,8 @@ def settings(routes: str, tmp_path: Path, bucket: str | None = None) -> ServiceS
             "ARTIFACTSTORE_LOCAL_STORAGE_DIR": str(tmp_path / "files"),
             "ARTIFACTSTORE_API_URL": "http://127.0.0.1:9999",
             "ARTIFACTSTORE_MULTIPART_THRESHOLD": 16 * 1024**2,
+            "ARTIFACTSTORE_LOCAL_SIGNING_KEY": "a-test-signing-key-of-32-bytes-or-more",
+            "ARTIFACTSTORE_LOCAL_DEV": False,
         }
     )
 

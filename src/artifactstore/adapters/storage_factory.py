@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artifactstore.adapters.storage_local import LocalFilesStorage, Notify
+from artifactstore.adapters.storage_local import LocalFilesStorage, Notify, signing_key_for
 from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.errors import ConfigurationError
 from artifactstore.ports import BlobStorage
@@ -15,7 +15,8 @@ def build_storages(
     """``{backend name: storage}`` for every backend a route names; nothing connects yet.
 
     ``notify(key, size)`` is called after each local upload (the local stand-in for S3's
-    ObjectCreated notification).
+    ObjectCreated notification). ``ConfigurationError`` when a route names ``local`` and its
+    signing key is missing, the example or short outside local development.
     """
     storages: dict[str, BlobStorage] = {}
     backends = settings.routes().backends
@@ -33,9 +34,13 @@ def build_storages(
             url_ttl=settings.upload_url_ttl_seconds,
         )
     if "local" in backends:
+        key = settings.local_signing_key
         storages["local"] = LocalFilesStorage(
             settings.local_storage_dir,
-            signing_key=settings.local_signing_key.get_secret_value().encode(),
+            # A missing, example or short key is refused outside local development.
+            signing_key=signing_key_for(
+                key.get_secret_value() if key else None, local_dev=settings.local_dev
+            ),
             public_url=settings.public_api_url,
             url_ttl=settings.upload_url_ttl_seconds,
             notify=notify,

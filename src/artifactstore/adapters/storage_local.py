@@ -2,9 +2,19 @@
 
 Uploads arrive over HTTP through URLs our own API serves (``/local-storage/{key}``), signed with
 HMAC-SHA256 over method, key, size and expiry, so clients use one code path for both backends.
-Every write goes to a temp file in the target's folder, is fsynced and renamed into place; blobs
-and manifests are published with ``os.link``, which fails when the name exists, so they are
-write-once even between racing promoters.
+The signing key must be a real secret (``signing_key_for``): whoever holds it can read every
+blob and write uploads of any size. A URL never lives longer than ``url_ttl``, whatever expiry
+it names.
+
+Every write goes to a temp file in the target's folder, is fsynced and published with
+``os.link``, which fails when the name exists: blobs and manifests are write-once even between
+racing promoters, and so is an upload (a second PUT of other bytes is ``upload_exists``, 409).
+
+An upload's "version" is its file's identity (device, inode, size and mtime, the mtime stamped
+with random nanoseconds when received): ``open_upload`` returns the identity of the file it
+opened, and ``promote``/``delete_upload`` act only on that file. ``promote`` first links the
+upload to a private name, checks that name's identity and publishes the blob from it, so the
+blob holds exactly the bytes the verifier hashed, never a file that replaced them meanwhile.
 
 Retention: a local folder has nothing like Object Lock and no lifecycle rules. Promoted blobs
 and manifests are made read-only (mode 0444) against slips, and nothing expires here; retention
@@ -19,17 +29,17 @@ import hmac
 import os
 import re
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
+from artifactstore.adapters import local_files
 from artifactstore.domain.digests import Digest, StreamingHasher
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import AuthError, InvalidInput, NotFound
+from artifactstore.errors import AuthError, ConfigurationError, Conflict, InvalidInput, NotFound
 from artifactstore.ports import (
     OpenUpload,
     UploadTarget,
@@ -45,10 +55,42 @@ from artifactstore.ports import (
 
 ROUTE_PREFIX = "/local-storage/"
 OCTET_STREAM = "application/octet-stream"
-READ_ONLY = 0o444
 _KEY_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
 Notify = Callable[[str, int], None]
+
+# The example key of ``.env.example`` and the key local development uses when none is set.
+DEV_SIGNING_KEY = "local-dev-signing-key"
+MIN_SIGNING_KEY_BYTES = 32
+SIGNING_KEY_VARIABLE = "ARTIFACTSTORE_LOCAL_SIGNING_KEY"
+LOCAL_DEV_VARIABLE = "ARTIFACTSTORE_LOCAL_DEV"
+
+
+def signing_key_for(configured: str | None, *, local_dev: bool) -> bytes:
+    """The key to sign local-storage URLs with; ``ConfigurationError`` for a weak one.
+
+    Outside local development (``make dev``, ``make demo``, the tests: they set
+    ``ARTIFACTSTORE_LOCAL_DEV=1``) the key must be set, must not be the published example and
+    must hold at least 32 bytes. Local development takes any key, and the example when none.
+    """
+    if local_dev:
+        return (configured or DEV_SIGNING_KEY).encode()
+    fix = (
+        f"set {SIGNING_KEY_VARIABLE} to a secret of at least {MIN_SIGNING_KEY_BYTES} bytes "
+        "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or "
+        f"{LOCAL_DEV_VARIABLE}=1 for local development only"
+    )
+    if not configured:
+        problem = f"{SIGNING_KEY_VARIABLE} is not set"
+    elif configured == DEV_SIGNING_KEY:
+        problem = f"{SIGNING_KEY_VARIABLE} is the published example key"
+    elif len(configured.encode()) < MIN_SIGNING_KEY_BYTES:
+        problem = f"{SIGNING_KEY_VARIABLE} is shorter than {MIN_SIGNING_KEY_BYTES} bytes"
+    else:
+        return configured.encode()
+    raise ConfigurationError(
+        f"{problem}: anyone could forge the local backend's storage URLs; {fix}"
+    )
 
 
 class LocalFilesStorage:
@@ -81,19 +123,31 @@ class LocalFilesStorage:
         return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
 
     def signed_url(self, method: str, key: str, size: int, expires_in: int) -> str:
-        """``{public_url}/local-storage/{key}?size=&expires=&sig=``."""
-        expires = int(self._clock()) + expires_in
+        """``{public_url}/local-storage/{key}?size=&expires=&sig=``, valid for ``expires_in``
+        seconds but never longer than ``url_ttl`` (no longer-lived URL would be accepted)."""
+        expires = int(self._clock()) + min(expires_in, self.url_ttl)
         query = urlencode(
             {"size": size, "expires": expires, "sig": self.signature(method, key, size, expires)}
         )
         return f"{self.public_url}{ROUTE_PREFIX}{quote(key)}?{query}"
 
     def verify_signature(self, method: str, key: str, size: int, expires: int, sig: str) -> None:
-        """Raise ``invalid_signature`` or ``upload_url_expired``/``download_url_expired``."""
+        """Raise ``invalid_signature`` or ``upload_url_expired``/``download_url_expired``.
+
+        A URL whose expiry lies further ahead than ``url_ttl`` from now was not signed by us
+        (we never sign one), so it is ``invalid_signature`` too, even when the HMAC matches:
+        whoever signs cannot choose a URL that lives for ever.
+        """
         expected = self.signature(method, key, size, expires)
         if not hmac.compare_digest(expected, sig):
             raise AuthError(
                 "the URL's signature does not match", code="invalid_signature", details={"key": key}
+            )
+        if expires > self._clock() + self.url_ttl:
+            raise AuthError(
+                f"the URL's expiry is more than {self.url_ttl} s away; ask the API for a fresh one",
+                code="invalid_signature",
+                details={"key": key, "expires": expires},
             )
         if self._clock() > expires:
             kind = "upload" if method.upper() == "PUT" else "download"
@@ -137,7 +191,9 @@ class LocalFilesStorage:
         bundle's), then notify.
 
         Returns the bytes' BLAKE3 hex (the ETag). More or fewer bytes are ``size_mismatch``
-        and leave nothing behind.
+        and leave nothing behind. Write-once: while the key holds an upload (until the verifier
+        promotes or rejects it) the same bytes again are a no-op answered alike (a client's
+        retry), other bytes are ``upload_exists`` and change nothing.
         """
         if not is_upload_key(key):
             raise InvalidInput(
@@ -145,17 +201,33 @@ class LocalFilesStorage:
             )
         path = self.path_for(key)
         hasher = StreamingHasher()
-        with _atomic_writer(path, overwrite=True) as handle:
-            for chunk in stream:
-                hasher.update(chunk)
-                if hasher.size > size:
-                    raise _size_mismatch(key, size, f"more than {size}")
-                handle.write(chunk)
-            if hasher.size != size:
-                raise _size_mismatch(key, size, str(hasher.size))
+        temp = local_files.temp_name(path)
+        try:
+            with local_files.create_beside(temp) as handle:
+                for chunk in stream:
+                    hasher.update(chunk)
+                    if hasher.size > size:
+                        raise _size_mismatch(key, size, f"more than {size}")
+                    handle.write(chunk)
+                if hasher.size != size:
+                    raise _size_mismatch(key, size, str(hasher.size))
+                handle.flush()
+                os.fsync(handle.fileno())
+            etag = hasher.digest().hex
+            local_files.stamp(temp)
+            temp.chmod(local_files.READ_ONLY)
+            if not local_files.link_upload(temp, path, etag):
+                raise Conflict(
+                    f"upload {key} already holds other bytes; wait for the verifier's verdict, "
+                    "then upload through a fresh target",
+                    code="upload_exists",
+                    details={"key": key},
+                )
+        finally:
+            temp.unlink(missing_ok=True)
         if self.notify is not None:
             self.notify(key, size)
-        return hasher.digest().hex
+        return etag
 
     def upload_size(self, key: str) -> int | None:
         """Size of a pending upload, or None."""
@@ -165,15 +237,27 @@ class LocalFilesStorage:
             return None
 
     def open_upload(self, key: str, version: str | None = None) -> OpenUpload:
-        """Open a pending upload (files have no versions: ``version`` is ignored)."""
+        """Open a pending upload; its ``version`` is the identity of the file opened (see the
+        module), which ``promote`` and ``delete_upload`` then act on. ``upload_not_found``
+        when there is none, or (``version`` given) when the file is no longer that one."""
         stream = self._open(key, "upload")
-        return OpenUpload(stream, os.fstat(stream.fileno()).st_size)
+        found = local_files.identity(os.fstat(stream.fileno()))
+        if version is not None and found != version:
+            stream.close()
+            raise _upload_not_found(key, version)
+        return OpenUpload(stream, os.fstat(stream.fileno()).st_size, found)
 
     def delete_upload(self, key: str, version: str | None = None) -> None:
-        """Remove a pending upload (one file, whatever ``version``); only upload keys."""
+        """Remove a pending upload: any file at ``key``, or (``version`` given) only the file
+        of that identity, so a later upload at the same key is kept. Only upload keys."""
         require_upload_key(key)
         path = self.path_for(key)
-        path.unlink(missing_ok=True)
+        if version is None:
+            path.unlink(missing_ok=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                if local_files.identity(path.stat()) == version:
+                    path.unlink(missing_ok=True)
         # The package's folder (and its bundles' folder), once it holds nothing more.
         folders = [path.parent, path.parent.parent] if parse_bundle_key(key) else [path.parent]
         with contextlib.suppress(OSError):
@@ -204,25 +288,38 @@ class LocalFilesStorage:
         version: str | None = None,
         size: int | None = None,
     ) -> Protection:
-        """Hard-link the upload as the blob (write-once), then drop the upload."""
+        """Hard-link exactly that ``version`` of the upload (the file the verifier hashed) as
+        the blob (write-once), then drop that upload.
+
+        The upload is first linked to a private name, whose identity is checked: a file that
+        replaced the one hashed is never published (``upload_not_found``: the version checked
+        is gone), and is left for its own verification. A held blob is kept as it is.
+        """
         source = self.path_for(key)
         target = self.path_for(blob_key(digest))
         if not target.exists():
+            taken = local_files.temp_name(source)
             try:
-                source.chmod(READ_ONLY)
-                _publish(source, target)
+                os.link(source, taken)
             except FileNotFoundError:  # gone: a concurrent promoter took it, or never there
-                raise NotFound(
-                    f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
-                ) from None
-        self.delete_upload(key)
+                if not target.exists():
+                    raise _upload_not_found(key, version) from None
+            else:
+                try:
+                    if version is not None and local_files.identity(taken.stat()) != version:
+                        raise _upload_not_found(key, version)
+                    taken.chmod(local_files.READ_ONLY)
+                    local_files.publish(taken, target)
+                finally:
+                    taken.unlink(missing_ok=True)
+        self.delete_upload(key, version)
         return _kept(Protection.asked(retention, datetime.now(UTC)))
 
     def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
         """Write verified bytes as the blob once (temp file, fsync, link); held already: kept."""
         target = self.path_for(blob_key(digest))
         if not target.exists():
-            with _atomic_writer(target, overwrite=False) as handle:
+            with local_files.atomic_writer(target) as handle:
                 handle.write(data)
         return _kept(Protection.asked(retention, datetime.now(UTC)))
 
@@ -257,7 +354,7 @@ class LocalFilesStorage:
             )
         target = self.path_for(manifest_key(digest))
         if not target.exists():
-            with _atomic_writer(target, overwrite=False) as handle:
+            with local_files.atomic_writer(target) as handle:
                 handle.write(data)
 
     def get_manifest(self, digest: Digest) -> bytes:
@@ -282,57 +379,21 @@ class LocalFilesStorage:
             ) from None
 
 
+def _upload_not_found(key: str, version: str | None) -> NotFound:
+    what = "no upload" if version is None else f"no upload of version {version}"
+    return NotFound(
+        f"{what} at {key} (promoted, deleted or replaced meanwhile)",
+        code="upload_not_found",
+        details={"key": key, "version": version},
+    )
+
+
 def _size_mismatch(key: str, size: int, received: str) -> InvalidInput:
     return InvalidInput(
         f"upload {key} must be exactly {size} bytes; received {received}",
         code="size_mismatch",
         details={"key": key, "expected": size, "received": received},
     )
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
-@contextlib.contextmanager
-def _atomic_writer(path: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
-    """A temp file beside ``path``, fsynced, then renamed over it or linked to it (write-once).
-
-    With ``overwrite`` false an existing ``path`` is kept and the new file made read-only; on
-    any error the temp file is removed and nothing is left behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_name(path)
-    try:
-        with temp.open("xb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            temp.replace(path)
-            _fsync_dir(path.parent)
-        else:
-            temp.chmod(READ_ONLY)
-            _publish(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _publish(source: Path, target: Path) -> None:
-    """Give ``source``'s file the name ``target`` unless that name exists (write-once)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.link(source, target)
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename or link durable (POSIX needs the folder fsynced too)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _kept(asked: Protection) -> Protection:

@@ -43,17 +43,28 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@lru_cache(maxsize=1)
 def _admin_token_hash() -> bytes | None:
-    settings = service_settings()
-    token: str | None = None
-    if settings.api_token_parameter:
-        from aws_lambda_powertools.utilities import parameters
+    """The admin token's SHA-256, read from SSM at most every ``api_token_cache_seconds``.
 
-        token = parameters.get_parameter(settings.api_token_parameter, decrypt=True, max_age=300)
-    elif settings.api_token is not None:
-        token = settings.api_token.get_secret_value()
+    Powertools keeps the parameter for that long and then reads it again, so a rotated token
+    stops working on warm Lambdas too (a process-wide cache over it never would).
+    """
+    settings = service_settings()
+    if not settings.api_token_parameter:
+        return _configured_token_hash()
+    from aws_lambda_powertools.utilities import parameters
+
+    token = parameters.get_parameter(
+        settings.api_token_parameter, decrypt=True, max_age=settings.api_token_cache_seconds
+    )
     return hashlib.sha256(token.encode()).digest() if token else None
+
+
+@lru_cache(maxsize=1)
+def _configured_token_hash() -> bytes | None:
+    """The admin token given in the environment (it changes only with the process)."""
+    token = service_settings().api_token
+    return hashlib.sha256(token.get_secret_value().encode()).digest() if token else None
 
 
 def authenticate(svc: Services, header: str | None) -> Principal:

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from artifactstore.api.auth import READ, WRITE
+from artifactstore.api.auth import READ, WRITE, Principal
 from artifactstore.api.errors import ERROR_RESPONSES
 from artifactstore.api.models import SchemaBody
+from artifactstore.domain.schemas import slug_producer
 from artifactstore.service import schemas
 from artifactstore.service.factory import services
 
@@ -18,11 +19,18 @@ router = APIRouter(tags=["metadata schemas"], responses=ERROR_RESPONSES)
 @router.post(
     "/metadata-schemas",
     status_code=201,
-    dependencies=[WRITE],
     responses={200: {"description": "The identical body is registered already"}},
 )
-def register_schema(body: SchemaBody, response: Response) -> dict[str, Any]:
-    """Register a schema: 201 new, 200 the identical body again, 409 another body."""
+def register_schema(
+    body: SchemaBody, response: Response, principal: Principal = WRITE
+) -> dict[str, Any]:
+    """Register a schema: 201 new, 200 the identical body again, 409 another body.
+
+    A slug belongs to the producer before its first '.' (``guide-board.run.v1``: guide-board):
+    only an admin token, or a write token covering that producer, may register it.
+    """
+    if "admin" not in principal.scopes:
+        principal.require_producer(slug_producer(body.slug))
     created, view = schemas.register_schema(services(), body.slug, body.json_schema)
     response.status_code = 201 if created else 200
     return view

@@ -26,6 +26,11 @@ def create_token(body: TokenBody) -> dict[str, Any]:
             code="invalid_scope",
             details={"unknown": unknown},
         )
+    if body.producers is not None and not body.producers:
+        raise InvalidInput(
+            "producers is empty; omit it (or send null) for a token that covers every producer",
+            code="empty_producer_list",
+        )
     for producer in body.producers or ():
         packages.validate_producer(producer)
     return issue_token(services(), body.name, body.scopes, body.producers)

@@ -28,7 +28,14 @@ from artifactstore.catalog.support import (
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.domain.packages import BlobState, BlobStatus, PackageFile, PackageState, Page
+from artifactstore.domain.packages import (
+    BlobState,
+    BlobStatus,
+    HeldBlob,
+    PackageFile,
+    PackageState,
+    Page,
+)
 from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.workers import parallel_map
@@ -105,16 +112,24 @@ class ContentsStore(BlobStateStore):
 
     def held_blobs(self, backend: str, digests: Iterable[Digest]) -> dict[str, Protection | None]:
         """The verified blobs among ``digests`` the backend holds: hex → recorded protection
-        (None for a blob recorded before protections were). Slices are read in parallel."""
+        (None for a blob recorded before protections were)."""
+        return {h: held.protection for h, held in self.held_records(backend, digests).items()}
+
+    def held_records(self, backend: str, digests: Iterable[Digest]) -> dict[str, HeldBlob]:
+        """The verified blobs among ``digests`` the backend holds: hex → its record (size,
+        protection, producers that proved possession). Slices are read in parallel."""
         keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
         slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
 
-        def held(chunk: list[tuple[str, str]]) -> dict[str, Protection | None]:
+        def held(chunk: list[tuple[str, str]]) -> dict[str, HeldBlob]:
             return {
-                item.pk.rsplit("#", 1)[1]: _protection(item) for item in BlobModel.batch_get(chunk)
+                item.pk.rsplit("#", 1)[1]: HeldBlob(
+                    int(item.size), _protection(item), frozenset(item.producers or ())
+                )
+                for item in BlobModel.batch_get(chunk)
             }
 
-        found: dict[str, Protection | None] = {}
+        found: dict[str, HeldBlob] = {}
         for part in parallel_map(held, slices):
             found.update(part)
         return found
@@ -127,15 +142,18 @@ class ContentsStore(BlobStateStore):
         package_id: str,
         now: datetime,
         protection: Protection | None = None,
+        producer: str | None = None,
     ) -> None:
-        """Record a verified blob and how it is kept. The first writer creates the item; a
-        later one only adds protection it applied (``raise_blob_protection``)."""
+        """Record a verified blob, how it is kept, and the producer whose upload proved
+        possession. The first writer creates the item; a later one only adds protection it
+        applied (``raise_blob_protection``) and its producer (``add_blob_producer``)."""
         item = BlobModel(
             item_key("BLOB", backend, digest.hex),
             "BLOB",
             size=size,
             verified_at=now,
             first_package_id=package_id,
+            producers={producer} if producer else None,
         )
         if protection is not None:
             item.expiring = protection.expiring
@@ -149,6 +167,20 @@ class ContentsStore(BlobStateStore):
                 raise
             if protection is not None:
                 self.raise_blob_protection(backend, digest, protection)
+            if producer:
+                self.add_blob_producer(backend, digest, producer)
+
+    def add_blob_producer(self, backend: str, digest: Digest, producer: str) -> None:
+        """Record that ``producer`` proved possession of a held blob (the verifier hashed its
+        upload); a no-op for a blob the backend does not hold."""
+        try:
+            BlobModel(item_key("BLOB", backend, digest.hex), "BLOB").update(
+                actions=[BlobModel.producers.add({producer})],
+                condition=BlobModel.pk.exists(),
+            )
+        except UpdateError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
 
     def raise_blob_protection(self, backend: str, digest: Digest, protection: Protection) -> None:
         """Record protection applied to a held blob; never weakens what the item records.

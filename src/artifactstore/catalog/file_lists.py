@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import blake3
-from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.condition import Or
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition, Or
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from artifactstore.catalog.models import (
     BlobBucketModel,
@@ -19,10 +20,17 @@ from artifactstore.catalog.models import (
     PackageModel,
     item_key,
 )
-from artifactstore.catalog.support import CONDITION_FAILED, PKG_SK, error_code
+from artifactstore.catalog.support import (
+    CONDITION_FAILED,
+    PKG_SK,
+    TRANSACTION_CANCELED,
+    StaleWrite,
+    error_code,
+)
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.domain.packages import BlobStatus
+from artifactstore.domain.packages import BlobStatus, PackageState
+from artifactstore.errors import Conflict, InvalidInput
 from artifactstore.workers import parallel_map
 
 _Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
@@ -84,17 +92,101 @@ def add_file_chunks(package_id: str, files: Sequence[FileEntry]) -> None:
     )
 
 
-def add_part_items(package_id: str, files: Sequence[FileEntry]) -> None:
-    """Keep one part of a list sent in parts; a part sent twice writes the same items."""
+def add_part_items(
+    package_id: str, files: Sequence[FileEntry], declared: int, stale_before: datetime
+) -> None:
+    """Keep one part of a list sent in parts; a part sent twice writes the same items.
+
+    A new part is first counted: one transaction puts its marker (``PART#<part digest>``,
+    absent before) and adds its entries to the package's ``parts_stored``, on condition that
+    the total stays within ``declared``, the package is a draft whose list is open, and no
+    live writer is completing the list. Then its items are written. Over the cap:
+    ``file_list_too_long``, nothing stored.
+    """
     pk = item_key("PKG", package_id)
     text = encode_files(files)
     part = blake3.blake3(text.encode("utf-8")).hexdigest()
+    count = len(files)
+    if count > declared:
+        raise _too_long(package_id, declared, count)
+    for _ in range(5):
+        if _count_part(pk, f"{PART_PREFIX}{part}", count, declared, stale_before):
+            break
+        # Cancelled: find out why from what the transaction saw (read again, consistently).
+        if _part_marked(pk, f"{PART_PREFIX}{part}"):
+            break  # counted before (a part sent again, or a writer that died after counting)
+        item = PackageModel.get(pk, PKG_SK, consistent_read=True)
+        if item.state != PackageState.DRAFT.value:
+            raise Conflict(f"package {package_id} is {item.state}", code="not_a_draft")
+        if item.files_complete:
+            raise Conflict(
+                f"the file list of package {package_id} is already complete",
+                code="file_list_complete",
+            )
+        if item.list_writer is not None and (
+            item.list_writer_at is None or item.list_writer_at >= stale_before
+        ):
+            raise Conflict(
+                f"the file list of package {package_id} is being completed; retry in a moment",
+                code="busy",
+            )
+        stored = int(item.parts_stored or 0)
+        if stored + count > declared:
+            raise _too_long(package_id, declared, stored + count)
+    else:
+        raise StaleWrite(f"the parts of package {package_id} kept changing")
     batch_save(
         [
             FilePartModel(pk, f"{PART_PREFIX}{part}#{n:06d}", files=encode_files(run))
             for n, run in enumerate(split_files(files))
         ]
     )
+
+
+def _too_long(package_id: str, declared: int, received: int) -> InvalidInput:
+    return InvalidInput(
+        f"package {package_id} declared {declared} files; its parts would hold {received} "
+        "entries (a part sent again counts once)",
+        code="file_list_too_long",
+        details={"declared": declared, "received": received},
+    )
+
+
+def _count_part(pk: str, marker: str, count: int, declared: int, stale_before: datetime) -> bool:
+    """The counting transaction of ``add_part_items``; False when it was cancelled."""
+    within: Condition = Or(
+        PackageModel.parts_stored.does_not_exist(),
+        PackageModel.parts_stored <= declared - count,
+    )
+    no_writer: Condition = Or(
+        PackageModel.list_writer.does_not_exist(), PackageModel.list_writer_at < stale_before
+    )
+    try:
+        with TransactWrite(connection=PackageModel._get_connection().connection) as tx:
+            tx.save(
+                FilePartModel(pk, marker, files="[]"), condition=FilePartModel.sk.does_not_exist()
+            )
+            tx.update(
+                PackageModel(pk, PKG_SK),
+                actions=[PackageModel.parts_stored.add(count)],
+                condition=(PackageModel.state == PackageState.DRAFT.value)
+                & (PackageModel.files_complete == False)  # noqa: E712 - DynamoDB condition
+                & within
+                & no_writer,
+            )
+        return True
+    except TransactWriteError as exc:
+        if error_code(exc) != TRANSACTION_CANCELED:
+            raise
+        return False
+
+
+def _part_marked(pk: str, marker: str) -> bool:
+    try:
+        FilePartModel.get(pk, marker, consistent_read=True, attributes_to_get=["pk"])
+        return True
+    except DoesNotExist:
+        return False
 
 
 def read_parts(package_id: str) -> list[FileEntry]:
@@ -108,11 +200,15 @@ def read_parts(package_id: str) -> list[FileEntry]:
 
 
 def delete_parts(package_id: str) -> None:
-    """Drop the part items once the list they made is stored as chunks."""
+    """Drop the part items (and their markers), then reset the count of entries stored: once
+    the list they made is stored as chunks, when its completion failed, or when the draft
+    expired."""
+    pk = item_key("PKG", package_id)
     items = list(
         FilePartModel.query(
-            item_key("PKG", package_id),
+            pk,
             FilePartModel.sk.startswith(PART_PREFIX),
+            consistent_read=True,
             attributes_to_get=["pk", "sk"],
         )
     )
@@ -120,6 +216,13 @@ def delete_parts(package_id: str) -> None:
         with FilePartModel.batch_write() as batch:
             for item in items[start : start + SLICE]:
                 batch.delete(item)
+    try:
+        PackageModel(pk, PKG_SK).update(
+            actions=[PackageModel.parts_stored.remove()], condition=PackageModel.pk.exists()
+        )
+    except UpdateError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
 
 
 def add_blob_buckets(package_id: str, blobs: Mapping[str, int], verified_hex: set[str]) -> None:

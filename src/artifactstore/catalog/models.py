@@ -11,6 +11,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
@@ -95,6 +96,9 @@ class PackageModel(_Item):
     files_in_parts = BooleanAttribute(default=False)
     list_writer = UnicodeAttribute(null=True)  # who completes an incomplete file list
     list_writer_at = UTCDateTimeAttribute(null=True)
+    # Entries stored as parts of a list sent in parts, each part counted once: at most
+    # ``file_count`` (the declared size of the list).
+    parts_stored = NumberAttribute(null=True)
     manifest_digest = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
@@ -125,7 +129,11 @@ class FileChunkModel(_Item):
 
 
 class FilePartModel(_Item):
-    """``pk=PKG#<id>``, ``sk=PART#<part digest>#<n>``: files of one part of a list sent in parts."""
+    """``pk=PKG#<id>``, ``sk=PART#<part digest>#<n>``: files of one part of a list sent in parts.
+
+    ``sk=PART#<part digest>`` (no ``#<n>``, ``files`` empty) marks the part as counted in the
+    package's ``parts_stored``: a part sent again is not counted twice.
+    """
 
     files = UnicodeAttribute()  # the same JSON as a file chunk, in the order sent
 
@@ -149,7 +157,7 @@ class BundleModel(_Item):
 
 
 class BlobModel(_Item):
-    """``pk=BLOB#<backend>#<hex>``, ``sk=BLOB``: a verified blob a backend holds.
+    """``pk=BLOB#<backend>#<hex>``, ``sk=BLOB``: a verified blob a backend holds, at ``size``.
 
     Its protection (``domain/protection.py``) is recorded so that re-using the blob decides
     without asking storage; items written before it was recorded have no ``expiring``, and
@@ -164,6 +172,10 @@ class BlobModel(_Item):
     retain_until = UTCDateTimeAttribute(null=True)  # Object Lock end; only ever extended
     # An expiring blob's current version expires then at the earliest; only ever moved later.
     expires_at = UTCDateTimeAttribute(null=True)
+    # Producers whose upload of these bytes the verifier hashed (proof of possession): they
+    # re-use the blob without uploading it; others do only if its protection covers them.
+    # Items written before it was recorded have none.
+    producers = UnicodeSetAttribute(null=True)
 
 
 class TokenModel(_Item):

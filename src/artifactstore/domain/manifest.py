@@ -59,6 +59,25 @@ def sorted_files(files: Iterable[FileEntry]) -> list[FileEntry]:
     return ordered
 
 
+def check_digest_sizes(files: Iterable[FileEntry]) -> None:
+    """One digest, one size: BLAKE3 bytes determine their length, so a list giving one digest
+    two sizes states a size no byte can match (``digest_size_conflict``)."""
+    sizes: dict[str, int] = {}
+    for entry in files:
+        known = sizes.setdefault(entry.digest.hex, entry.size)
+        if known != entry.size:
+            raise InvalidInput(
+                f"digest {entry.digest} is listed with two sizes, {known} and {entry.size} "
+                f"(at {entry.path!r}); one digest has one size",
+                code="digest_size_conflict",
+                details={
+                    "digest": str(entry.digest),
+                    "sizes": sorted((known, entry.size)),
+                    "path": entry.path,
+                },
+            )
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical bytes of a JSON value; values JCS cannot carry are ``invalid_json``."""
     try:
@@ -88,8 +107,11 @@ class Manifest:
         metadata: Mapping[str, Any],
         files: Iterable[FileEntry],
     ) -> Manifest:
-        """Build a manifest with files in contract order (UTF-8 byte order of paths)."""
-        return cls(producer, idempotency_key, schema, metadata, tuple(sorted_files(files)))
+        """Build a manifest with files in contract order (UTF-8 byte order of paths); one
+        digest listed at two sizes is refused (``check_digest_sizes``)."""
+        ordered = sorted_files(files)
+        check_digest_sizes(ordered)
+        return cls(producer, idempotency_key, schema, metadata, tuple(ordered))
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON object."""

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.protection import Protection
 
 
 class PackageState(StrEnum):
@@ -17,6 +18,17 @@ class PackageState(StrEnum):
     DRAFT = "draft"
     SEALED = "sealed"
     EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBlob:
+    """A verified blob a backend holds, as the catalog records it: its size (BLAKE3 bytes
+    determine it), its protection (None: recorded before protections were), and the
+    producers that proved possession (uploaded bytes the verifier hashed)."""
+
+    size: int
+    protection: Protection | None
+    producers: frozenset[str] = frozenset()
 
 
 class BlobStatus(StrEnum):

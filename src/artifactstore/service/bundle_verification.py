@@ -117,14 +117,15 @@ def _check_members(
     Returns how many members this call verified and rejected."""
     digests = [Digest(hex_digest) for hex_digest, _ in members]
     # Held blobs (stored by any package, this one's members verified before included) are
-    # never written again, only kept as long as this package's class asks.
-    held = svc.catalog.held_blobs(record.backend, digests)
-    kept = protect_held(svc, record.backend, record.retention_class, held) if held else set()
+    # never written again, only kept as long as this package's class asks: raised once the
+    # member's bytes are hashed (proof of possession), never on the digest alone.
+    held = svc.catalog.held_records(record.backend, digests)
     sizes = [size for _, size in members]
     retention = svc.retention_classes[record.retention_class]
     storage = svc.storage(record.backend)
     changes: dict[str, tuple[BlobStatus, str | None]] = {}
     stored: list[tuple[Digest, int, Protection]] = []
+    proved: list[Digest] = []
     for digest, size, data in zip(digests, sizes, read_members(stream, sizes), strict=True):
         # The member's bytes live only for this turn: the next one is read after it.
         seen = Digest.of_bytes(data)
@@ -134,16 +135,30 @@ def _check_members(
             )
             changes[digest.hex] = (BlobStatus.REJECTED, str(seen))
             continue
-        if digest.hex not in kept:
+        known = held.get(digest.hex)
+        if known is not None and protect_held(
+            svc, record.backend, record.retention_class, {digest.hex: known.protection}
+        ):
+            proved.append(digest)
+        else:  # not held, or gone from storage meanwhile: store it
             stored.append((digest, size, storage.put_blob(digest, data, retention)))
-            kept.add(digest.hex)
         changes[digest.hex] = (BlobStatus.VERIFIED, None)
     # A blob is recorded as held before any package counts it verified.
     parallel_map(
         lambda new: svc.catalog.record_blob(
-            record.backend, new[0], new[1], record.package_id, svc.clock(), new[2]
+            record.backend,
+            new[0],
+            new[1],
+            record.package_id,
+            svc.clock(),
+            new[2],
+            producer=record.producer,
         ),
         stored,
+    )
+    parallel_map(
+        lambda digest: svc.catalog.add_blob_producer(record.backend, digest, record.producer),
+        [d for d in proved if record.producer not in held[d.hex].producers],
     )
     moved = svc.catalog.set_blob_statuses(record.package_id, changes)
     verified = sum(changes[h][0] is BlobStatus.VERIFIED for h in moved)

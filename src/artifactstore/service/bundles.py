@@ -16,6 +16,7 @@ from artifactstore.domain.packages import BlobStatus, PackageState
 from artifactstore.errors import Conflict, InvalidInput
 from artifactstore.ports import UploadTarget
 from artifactstore.service.context import Services
+from artifactstore.service.protection import usable_held
 
 
 @dataclass(slots=True)
@@ -54,7 +55,9 @@ def request_bundle(svc: Services, package_id: str, digests: Sequence[object]) ->
             )
         if blob.status is not BlobStatus.VERIFIED:
             kept.append((digest, blob.size))
-    held = svc.catalog.verified_blobs(record.backend, [d for d, _ in kept])
+    held = usable_held(
+        svc, record.backend, record.producer, record.retention_class, {d.hex: n for d, n in kept}
+    )
     kept = [(d, n) for d, n in kept if d.hex not in held]  # the reconcile marks those later
     if not kept:
         return BundleOutcome([], None, 0, None)

@@ -33,8 +33,19 @@ def add_part(svc: Services, record: PackageRecord, files: Sequence[FileEntry]) -
             f"the file list of package {record.package_id} is already complete",
             code="file_list_complete",
         )
+    # Path rules and one size per digest, within the part; across parts at completion.
     Manifest.build(record.producer, record.idempotency_key, record.schema, {}, files)
-    file_lists.add_part_items(record.package_id, files)
+    file_lists.add_part_items(
+        record.package_id, files, record.file_count, svc.clock() - WRITER_STALE_AFTER
+    )
+
+
+def restart_parts(svc: Services, record: PackageRecord, files: Sequence[FileEntry]) -> None:
+    """The whole list arrived in one request for a draft whose list was being sent in parts:
+    it replaces the parts received so far (so they do not count twice against the cap)."""
+    if record.state is PackageState.DRAFT and not record.files_complete:
+        file_lists.delete_parts(record.package_id)
+    add_part(svc, record, files)
 
 
 def complete_file_list(svc: Services, record: PackageRecord) -> bool:
@@ -50,14 +61,17 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
         return False
     try:
         manifest = _checked_manifest(svc, record)
+        files = manifest.files
+        blobs = {f.digest.hex: f.size for f in files}
+        held = held_and_protected(
+            svc, record.backend, record.producer, record.retention_class, blobs, strict=True
+        )
     except InvalidInput:
+        # A list that fails its checks never opens: its parts are dropped (not re-read on
+        # every attempt); the client sends the whole list again, or lets the draft expire.
+        file_lists.delete_parts(record.package_id)
         file_lists.release_file_list(record.package_id, writer)
         raise
-    files = manifest.files
-    blobs = {f.digest.hex: f.size for f in files}
-    held = held_and_protected(
-        svc, record.backend, record.retention_class, (Digest(h) for h in blobs)
-    )
     file_lists.add_file_chunks(record.package_id, files)
     file_lists.add_blob_buckets(record.package_id, blobs, held)
     done = file_lists.finish_file_list(

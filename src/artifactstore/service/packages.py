@@ -21,7 +21,7 @@ from artifactstore.ports import UploadTarget, upload_key
 from artifactstore.service import file_lists
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
-from artifactstore.service.protection import held_and_protected
+from artifactstore.service.protection import held_and_protected, usable_held
 from artifactstore.service.schemas import get_schema
 from artifactstore.service.sealing import try_seal
 from artifactstore.service.targets import reconcile_pending, target_page, upload_targets
@@ -135,6 +135,14 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
     if len(request.files) > MAX_FILES:
         raise InvalidInput(f"at most {MAX_FILES} files per package", code="too_many_files")
     retention = resolve_retention_class(svc.retention_classes, request.retention_class)
+    # The size first: an oversize object never reaches schema validation (its cost grows
+    # with the object, and its errors would echo it back).
+    if len(canonical_json(request.metadata)) > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            f"metadata is over {MAX_METADATA_BYTES} bytes (as RFC 8785 JSON)",
+            code="metadata_too_large",
+            details={"limit": MAX_METADATA_BYTES},
+        )
     schema = _known_schema(svc, request.schema)
     try:
         schema.validate(request.metadata)
@@ -144,12 +152,6 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
             code="schema_unresolvable",
             details={"schema": schema.slug},
         ) from exc
-    if len(canonical_json(request.metadata)) > MAX_METADATA_BYTES:
-        raise InvalidInput(
-            f"metadata is over {MAX_METADATA_BYTES} bytes (as RFC 8785 JSON)",
-            code="metadata_too_large",
-            details={"limit": MAX_METADATA_BYTES},
-        )
     manifest = Manifest.build(
         request.producer, request.idempotency_key, schema.slug, request.metadata, request.files
     )
@@ -206,12 +208,15 @@ def _new_draft(
     replaces: str | None,
 ) -> CreateOutcome:
     now = svc.clock()
-    blobs = {f.digest.hex: f.digest for f in manifest.files}
-    # Held blobs are protected for this package's class before it counts them as verified.
+    blobs = {f.digest.hex: f.size for f in manifest.files}
+    # Held blobs are protected for this package's class before it counts them as verified;
+    # one held at another size than listed is refused before anything is written.
     present = (
         set()
         if request.in_parts
-        else held_and_protected(svc, backend, request.retention_class, blobs.values())
+        else held_and_protected(
+            svc, backend, request.producer, request.retention_class, blobs, strict=True
+        )
     )
     record = PackageRecord(
         package_id=str(uuid.uuid4()),
@@ -267,15 +272,17 @@ def _existing(
     if record.state is PackageState.SEALED:
         return CreateOutcome(record, False, True, [], None, 0)
     if not record.files_complete and (record.files_in_parts or request.in_parts):
-        file_lists.add_part(svc, record, manifest.files)
         if request.in_parts:
+            file_lists.add_part(svc, record, manifest.files)
             return CreateOutcome(record, False, False, [], None, 0)
+        file_lists.restart_parts(svc, record, manifest.files)  # the whole list, inline
         return complete_and_target(svc, record, created=False, bundle_below=request.bundle_below)
     if not record.files_complete:
         # A concurrent creator is still writing the file list: answer from this request's
         # own (identical) files so the client can start uploading right away.
-        present = svc.catalog.verified_blobs(record.backend, (f.digest for f in manifest.files))
-        missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
+        listed = {f.digest.hex: f.size for f in manifest.files}
+        present = usable_held(svc, record.backend, record.producer, record.retention_class, listed)
+        missing = {h: n for h, n in listed.items() if h not in present}
         targets, bundled, cursor = target_page(svc, record, missing, None, request.bundle_below)
         return CreateOutcome(record, False, False, targets, cursor, len(missing), bundled)
     page = upload_targets(svc, record.package_id, None, request.bundle_below)

@@ -5,14 +5,20 @@ itself raises the blob's protection to the union of every user's class (for an e
 renews a blob that would expire too soon, and finds one that expired). Decided from the
 catalog's record of each blob: a re-used blob that is protected enough costs no storage
 request. Reasons and limits: ``docs/architecture.md``.
+
+Only a producer that proved possession of a blob (the verifier hashed its upload) may raise its
+protection by naming its digest; anyone else relies on it only as it is already kept
+(``usable_held``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.packages import HeldBlob
 from artifactstore.domain.protection import Protection, needs_upgrade
+from artifactstore.errors import InvalidInput
 from artifactstore.service.context import Services
 from artifactstore.workers import parallel_map
 
@@ -22,11 +28,64 @@ from artifactstore.workers import parallel_map
 MAX_UPGRADES_PER_CALL = 1000
 
 
+def usable_held(
+    svc: Services,
+    backend: str,
+    producer: str,
+    retention_class: str,
+    blobs: Mapping[str, int],
+    *,
+    strict: bool = False,
+) -> dict[str, HeldBlob]:
+    """The held blobs among ``blobs`` (hex → size listed) that a package of ``producer`` and
+    ``retention_class`` may count without uploading them.
+
+    A held blob counts only at its recorded size (BLAKE3 bytes determine their length): a
+    different size is a provably wrong claim, refused (422 ``digest_size_mismatch``) when
+    ``strict`` (before anything is protected), else left out (its upload will be rejected).
+    And it counts only if ``producer`` proved possession of it (uploaded bytes the verifier
+    hashed), or its recorded protection already covers what the class asks: naming a digest
+    must never raise the protection of another producer's bytes. Otherwise the package
+    uploads it, and the verifier raises the protection once the bytes are hashed.
+    """
+    held = svc.catalog.held_records(backend, (Digest(h) for h in blobs))
+    if strict:
+        for hex_digest in sorted(held):
+            if held[hex_digest].size != blobs[hex_digest]:
+                raise InvalidInput(
+                    f"blob {Digest(hex_digest)} is held at {held[hex_digest].size} bytes, not "
+                    f"{blobs[hex_digest]}: a BLAKE3 digest determines its size",
+                    code="digest_size_mismatch",
+                    details={
+                        "digest": str(Digest(hex_digest)),
+                        "size": blobs[hex_digest],
+                        "recorded_size": held[hex_digest].size,
+                    },
+                )
+    asked = Protection.asked(svc.retention_classes[retention_class], svc.clock())
+    return {
+        h: blob
+        for h, blob in held.items()
+        if blob.size == blobs[h]
+        and (producer in blob.producers or not needs_upgrade(blob.protection, asked))
+    }
+
+
 def held_and_protected(
-    svc: Services, backend: str, retention_class: str, digests: Iterable[Digest]
+    svc: Services,
+    backend: str,
+    producer: str,
+    retention_class: str,
+    blobs: Mapping[str, int],
+    *,
+    strict: bool = False,
 ) -> set[str]:
-    """Which of ``digests`` (hex) the backend holds, each now kept as the class asks."""
-    return protect_held(svc, backend, retention_class, svc.catalog.held_blobs(backend, digests))
+    """Which of ``blobs`` (hex → size) the package may count as held (``usable_held``),
+    each now kept as its class asks."""
+    usable = usable_held(svc, backend, producer, retention_class, blobs, strict=strict)
+    return protect_held(
+        svc, backend, retention_class, {h: blob.protection for h, blob in usable.items()}
+    )
 
 
 def protect_held(

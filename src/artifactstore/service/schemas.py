@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from artifactstore.domain.manifest import canonical_json
 from artifactstore.domain.schemas import MetadataSchema
 from artifactstore.errors import InvalidInput
 from artifactstore.service.context import Services
@@ -15,14 +16,18 @@ MAX_SCHEMA_BYTES = 256 * 1024  # one DynamoDB item holds it (at most 400 KB)
 def register_schema(
     svc: Services, slug: object, json_schema: object
 ) -> tuple[bool, dict[str, Any]]:
-    """Register (or re-register identically); returns (created, view)."""
-    schema = MetadataSchema.create(slug, json_schema)
-    if len(schema.canonical_bytes) > MAX_SCHEMA_BYTES:
+    """Register (or re-register identically); returns (created, view).
+
+    The size is checked first: the schema checks (meta-schema, references, patterns) then only
+    ever see a document of at most ``MAX_SCHEMA_BYTES``.
+    """
+    if isinstance(json_schema, dict) and len(canonical_json(json_schema)) > MAX_SCHEMA_BYTES:
         raise InvalidInput(
             f"json_schema is over {MAX_SCHEMA_BYTES} bytes (as RFC 8785 JSON)",
             code="schema_too_large",
             details={"limit": MAX_SCHEMA_BYTES},
         )
+    schema = MetadataSchema.create(slug, json_schema)
     created, created_at = svc.catalog.put_schema(schema, svc.clock())
     return created, {
         "slug": schema.slug,

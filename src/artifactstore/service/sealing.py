@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from artifactstore.catalog import file_lists
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import Manifest
 from artifactstore.domain.packages import BlobStatus, PackageRecord
@@ -91,7 +92,8 @@ def sweep_outbox(svc: Services) -> int:
 
 
 def expire_drafts(svc: Services) -> int:
-    """Drafts past their TTL become ``expired``; their pending uploads are deleted.
+    """Drafts past their TTL become ``expired``; their pending uploads, and the parts of a
+    list sent in parts that never completed, are deleted.
 
     A draft whose creator died before its file list was complete is expired after
     ``ABANDONED_AFTER``, so the producer's next attempt gets a fresh draft under the same key.
@@ -103,6 +105,8 @@ def expire_drafts(svc: Services) -> int:
         if not svc.catalog.expire(record.package_id, now, abandoned_before):
             continue
         count += 1
+        if record.files_in_parts and not record.files_complete:
+            file_lists.delete_parts(record.package_id)  # a list that never opened
         storage = svc.storages.get(record.backend)
         if storage is None:  # the routes no longer name it: its uploads expire by lifecycle
             logger.warning(

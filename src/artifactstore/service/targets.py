@@ -23,7 +23,11 @@ def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
         b for b in svc.catalog.blob_states(record.package_id) if b.status is not BlobStatus.VERIFIED
     ]
     held = held_and_protected(
-        svc, record.backend, record.retention_class, (b.digest for b in pending)
+        svc,
+        record.backend,
+        record.producer,
+        record.retention_class,
+        {b.digest.hex: b.size for b in pending},
     )
     for blob in pending:
         if blob.digest.hex in held:

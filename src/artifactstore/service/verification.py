@@ -10,7 +10,7 @@ from artifactstore.errors import ArtifactStoreError, NotFound
 from artifactstore.ports import parse_bundle_key, parse_upload_key
 from artifactstore.service.bundle_verification import verify_bundle
 from artifactstore.service.context import Services
-from artifactstore.service.protection import protect_held
+from artifactstore.service.protection import protect_held, usable_held
 from artifactstore.service.sealing import try_seal
 from artifactstore.service.verdicts import (
     Outcome,
@@ -60,10 +60,15 @@ def verify_upload(
     if blob.status is BlobStatus.VERIFIED:
         storage.delete_upload(key, version)
         return Verification(Outcome.ALREADY_VERIFIED, package_id)
-    held = svc.catalog.held_blobs(backend, [digest])
-    if held and protect_held(svc, backend, record.retention_class, held):
-        # Another package verified these bytes already: never hash or store them twice, but
-        # keep them as long as this package's class asks.
+    # Held at this size, and proved by this producer or kept well enough already: another
+    # package verified these bytes, so never hash or store them twice, but keep them as long
+    # as this package's class asks. Otherwise (another producer's bytes, kept less than this
+    # class asks) the upload is hashed first: its protection is raised only on that proof.
+    usable = usable_held(
+        svc, backend, record.producer, record.retention_class, {digest.hex: blob.size}
+    )
+    known = {h: held.protection for h, held in usable.items()}
+    if known and protect_held(svc, backend, record.retention_class, known):
         storage.delete_upload(key, version)
         outcome = Outcome.ALREADY_VERIFIED
     else:
@@ -109,6 +114,12 @@ def _hash_and_promote(
     # to this class's protection; the catalog records how it is kept, never weakening it.
     kept = storage.promote(key, blob.digest, retention, upload.version, upload.size)
     svc.catalog.record_blob(
-        record.backend, blob.digest, blob.size, record.package_id, svc.clock(), kept
+        record.backend,
+        blob.digest,
+        blob.size,
+        record.package_id,
+        svc.clock(),
+        kept,
+        producer=record.producer,
     )
     return Outcome.VERIFIED
