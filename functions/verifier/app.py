@@ -1,9 +1,16 @@
-"""Verifier Lambda: SQS batches of S3 ObjectCreated notifications, partial batch failures."""
+"""Verifier Lambda: SQS batches of S3 ObjectCreated notifications, partial batch failures.
+
+A record that fails for a reason that passes by itself (S3's 409 ConditionalRequestConflict on
+the write-once copy, a DynamoDB transaction conflict or throttling, a package whose file list
+is still being written) comes back after 10, 20 and then 30 seconds (``RETRY_DELAYS``, by its
+receive count) instead of the queue's 90-minute visibility timeout; after those, and for every
+other failure, it waits the full timeout, so a message is dead-lettered only after hours.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,8 +27,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from artifactstore.adapters.local_notify import LOCAL_BUCKET
 from artifactstore.adapters.tracing import Tracer
 from artifactstore.service.factory import services
-from artifactstore.service.verification import verify_upload
+from artifactstore.service.verification import NotReadyYet, verify_upload
 from artifactstore.settings import service_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 logger = Logger(service="artifactstore")
 tracer = Tracer(service="artifactstore")
@@ -35,16 +45,109 @@ def backend_of(bucket: str) -> str | None:
     return "s3" if bucket == service_settings().bucket else None
 
 
+# Seconds a record that failed transiently stays invisible, by its ApproximateReceiveCount
+# (1, 2, 3); later failures keep the queue's own visibility timeout (5,400 s).
+RETRY_DELAYS = (10, 20, 30)
+TRANSIENT_CODES = frozenset(
+    {
+        "ConditionalRequestConflict",  # S3: a concurrent conditional write to the same key
+        "SlowDown",
+        "TransactionConflict",  # a cancellation reason of TransactWriteItems
+        "TransactionConflictException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` (or one it was raised from) passes by itself: retry soon."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NotReadyYet):
+            return True
+        codes: set[Any] = {getattr(current, "cause_response_code", None)}  # PynamoDB
+        response = getattr(current, "response", None)  # botocore's ClientError
+        if isinstance(response, dict):
+            codes.add(response.get("Error", {}).get("Code"))
+        details = getattr(current, "details", None)  # our errors name S3's code
+        if isinstance(details, dict):
+            codes.add(details.get("s3_error_code"))
+        for reason in getattr(current, "cancellation_reasons", None) or []:
+            codes.add(getattr(reason, "code", None))
+        if codes & TRANSIENT_CODES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def retry_delay(record: SQSRecord) -> int | None:
+    """How soon a transiently failed record should come back (None: the queue's timeout)."""
+    try:
+        count = int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return RETRY_DELAYS[count - 1] if 1 <= count <= len(RETRY_DELAYS) else None
+
+
+def queue_url(queue_arn: str) -> str:
+    """``arn:aws:sqs:<region>:<account>:<name>`` as its queue URL."""
+    _, partition, _, region, account, name = queue_arn.split(":", 5)
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
+@lru_cache(maxsize=1)
+def sqs_client() -> SQSClient:
+    """The SQS client (built on first use; boto3 honours ``AWS_ENDPOINT_URL_SQS``)."""
+    import boto3
+
+    return boto3.session.Session().client("sqs")
+
+
+def retry_soon(record: SQSRecord, delay: int) -> None:
+    """Make the record's message visible again after ``delay`` seconds (best effort)."""
+    try:
+        sqs_client().change_message_visibility(
+            QueueUrl=queue_url(record.event_source_arn),
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=delay,
+        )
+    except Exception:  # the message then waits the queue's timeout, as before
+        logger.exception("could not shorten the message's visibility")
+
+
 def handle_record(record: SQSRecord) -> None:
+    """Verify the record; a transient failure is retried within seconds (``RETRY_DELAYS``)."""
+    try:
+        verify_record(record)
+    except Exception as exc:
+        delay = retry_delay(record) if is_transient(exc) else None
+        if delay is not None:
+            logger.warning(
+                "transient failure; retrying soon",
+                extra={"retry_in_seconds": delay, "error": repr(exc)},
+            )
+            retry_soon(record, delay)
+        raise
+
+
+def verify_record(record: SQSRecord) -> None:
     """Verify every object a notification names; a test event or foreign key is acknowledged."""
-    body = json.loads(record.body)
-    for s3_record in body.get("Records", []):
-        bucket = s3_record["s3"]["bucket"]["name"]
-        key = unquote_plus(s3_record["s3"]["object"]["key"])
+    event = record.decoded_nested_s3_event
+    if "Records" not in event.raw_event:  # s3:TestEvent, sent when the notification is set up
+        logger.info("notification without records ignored", extra={"event": event.get("Event")})
+        return
+    for s3_record in event.records:
+        bucket = s3_record.s3.bucket.name
+        key = unquote_plus(s3_record.s3.get_object.key)
         # A versioned bucket names the version created; verify exactly that one.
-        version = s3_record["s3"]["object"].get("versionId") or None
+        version = s3_record.s3.get_object.version_id or None
         backend = backend_of(bucket)
-        if backend is None or not s3_record.get("eventName", "").startswith("ObjectCreated"):
+        if backend is None or not s3_record.event_name.startswith("ObjectCreated"):
             logger.info("notification ignored", extra={"bucket": bucket, "key": key})
             continue
         result = verify_upload(services(), backend, key, version)

@@ -21,6 +21,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from artifactstore.domain.retention import RetentionClass, parse_retention_classes
+from tests.iam_needs import needed
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -186,6 +187,18 @@ def test_verifier_reads_the_upload_queue_with_partial_batch_failures(cfn: Templa
     }
 
 
+def test_fast_retries_leave_a_long_wait_before_the_dead_letter_queue(cfn: Template) -> None:
+    """The verifier retries transient failures after seconds (RETRY_DELAYS), then waits the
+    queue's visibility timeout: at least one such wait comes before a message is dead-lettered,
+    so a package still being created has hours, not a minute, to finish."""
+    from tests.lambda_runtime import load_handler
+
+    delays = load_handler("verifier").RETRY_DELAYS
+    assert all(10 <= d <= 30 for d in delays) and list(delays) == sorted(delays)
+    max_receives = _props(cfn, "ObjectCreatedQueue")["RedrivePolicy"]["maxReceiveCount"]
+    assert max_receives >= len(delays) + 2
+
+
 def test_sealed_events_reach_the_linker_with_retries_and_a_dlq(cfn: Template) -> None:
     rules = _of_type(cfn, "AWS::Events::Rule")
     (rule,) = (
@@ -280,6 +293,33 @@ def test_bucket_lifecycle_expires_ephemeral_and_stale_uploads(cfn: Template) -> 
     assert multipart["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
 
 
+@pytest.mark.parametrize("logical_id", ["ArtifactsBucket", "CatalogTable", "IdempotencyTable"])
+def test_stateful_resources_are_kept_unless_the_first_create_fails(
+    cfn: Template, logical_id: str
+) -> None:
+    """Kept on stack deletion and replacement; a failed first deploy deletes them (still
+    empty), so the next deploy of the stage does not collide with their names."""
+    resource = cfn["Resources"][logical_id]
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_botocore_models_the_conditional_copy_the_adapter_sends() -> None:
+    """``CopyObject(IfNoneMatch="*")`` (storage_s3) needs a botocore whose S3 model has it;
+    pyproject's boto3 floor is a release that does (docs/deploy.md)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("s3")
+    shape = model.operation_model("CopyObject").input_shape
+    assert shape is not None and "IfNoneMatch" in shape.members
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (boto3_requirement,) = [
+        Requirement(r) for r in pyproject["project"]["dependencies"] if r.startswith("boto3")
+    ]
+    assert boto3_requirement.specifier.contains("1.44.0")
+    assert not boto3_requirement.specifier.contains("1.43.999")
+
+
 def test_bucket_policy_refuses_plain_http(cfn: Template) -> None:
     (statement,) = _props(cfn, "ArtifactsBucketPolicy")["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
@@ -368,6 +408,53 @@ def test_each_role_gets_only_what_its_function_uses(cfn: Template) -> None:
         if r == "ApiFunctionRole" and s["Action"] == "ssm:GetParameter"
     ]
     assert token["Resource"]["Fn::Sub"].endswith(":parameter${ApiTokenParameterName}")
+
+
+def _resource_label(resource: Any) -> str:
+    """A policy resource as the logical id it names (``tests/iam_needs.py``'s labels)."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn", resource
+        return str(logical_id)
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        text = resource["Fn::Sub"]
+        if isinstance(text, list):  # SAM policy templates: [pattern, {name: {"Ref": id}}]
+            pattern, names = text
+            (ref,) = names.values()
+            suffix = "/index/*" if pattern.endswith("/index/*") else ""
+            return str(ref["Ref"]) + suffix
+        if text.endswith(":parameter${ApiTokenParameterName}"):
+            return "ApiTokenParameter"
+        match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", text)
+        assert match, resource
+        return match.group(1) + (match.group(2) or "")
+    raise AssertionError(f"a policy resource this test cannot name: {resource!r}")
+
+
+def _role_allows(cfn: Template, role: str) -> set[tuple[str, str]]:
+    return {
+        (action, _resource_label(resource))
+        for logical_id, statement in _allow_statements(cfn)
+        if logical_id == role
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_role_allows_exactly_what_its_code_needs(cfn: Template, function: str) -> None:
+    """CALLS (recorded from the code by tests/integration/test_iam_actions.py) plus the
+    documented NOT_RECORDED entries, both ways: nothing missing, nothing more."""
+    allowed = _role_allows(cfn, f"{function}Role")
+    wanted = needed(function)
+    assert {"missing": sorted(wanted - allowed), "excess": sorted(allowed - wanted)} == {
+        "missing": [],
+        "excess": [],
+    }
+    # Only AWS-managed logging and tracing policies besides (SAM's basic execution role).
+    managed = cfn["Resources"][f"{function}Role"]["Properties"].get("ManagedPolicyArns", [])
+    names = {(a if isinstance(a, str) else a["Fn::Sub"]).split(":policy/")[1] for a in managed}
+    assert names <= {"service-role/AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
 
 
 def test_outputs(cfn: Template) -> None:

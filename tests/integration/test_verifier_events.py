@@ -1,0 +1,332 @@
+"""The verifier's handler on AWS's documented event JSON, and its fast retry of transient failures.
+
+Events: an S3 notification inside an SQS message, shaped as AWS documents both
+(https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html and
+https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), parsed with Powertools'
+``SQSRecord.decoded_nested_s3_event``; the ``s3:TestEvent`` S3 sends when a notification is set
+up is acknowledged. Retries: real messages on the stack's upload queue in moto, received as
+Lambda's event source mapping receives them (the queue's own 5,400 s visibility timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from botocore.exceptions import ClientError
+from localdev.stack import LocalStack
+from pynamodb.exceptions import CancellationReason, TransactWriteError
+
+from artifactstore.catalog.models import PackageModel, item_key
+from artifactstore.catalog.support import PKG_SK
+from artifactstore.domain.digests import Digest
+from artifactstore.errors import StorageError
+from artifactstore.ports import upload_key
+from artifactstore.service.verification import NotReadyYet
+from tests.integration.aws_actions import Recorder
+from tests.integration.conftest import Configured, configured_for
+from tests.integration.flow import Harness, digest_of
+from tests.lambda_runtime import FakeContext, load_event, load_handler, queue_arn
+
+pytestmark = pytest.mark.integration
+
+# The example S3 publishes, verbatim from AWS's "Event message structure" page except for the
+# bucket, key, size and version, which the tests fill in.
+DOCUMENTED_S3_EVENT: dict[str, Any] = {
+    "Records": [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-west-2",
+            "eventTime": "1970-01-01T00:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AIDAJDPLRKLG7UEXAMPLE"},
+            "requestParameters": {"sourceIPAddress": "172.16.0.1"},
+            "responseElements": {
+                "x-amz-request-id": "C3D13FE58DE4C810",
+                "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+            },
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "testConfigRule",
+                "bucket": {
+                    "name": "amzn-s3-demo-bucket",
+                    "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                    "arn": "arn:aws:s3:::amzn-s3-demo-bucket",
+                },
+                "object": {
+                    "key": "HappyFace.jpg",
+                    "size": 1024,
+                    "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                    "versionId": "096fKKXTRTtl3on89fVO.nfljtsv6qko",
+                    "sequencer": "0055AED6DCD90281E5",
+                },
+            },
+        }
+    ]
+}
+
+
+def sqs_event(body: str, receive_count: int = 1, **record: Any) -> dict[str, Any]:
+    """An SQS event as Lambda's event source mapping delivers it (AWS's documented example)."""
+    return {
+        "Records": [
+            {
+                "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": str(receive_count),
+                    "SentTimestamp": "1545082649183",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1545082649185",
+                },
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:my-queue",
+                "awsRegion": "us-east-2",
+                **record,
+            }
+        ]
+    }
+
+
+def s3_body(bucket: str, key: str, size: int, version: str | None) -> str:
+    event = json.loads(json.dumps(DOCUMENTED_S3_EVENT))
+    s3 = event["Records"][0]["s3"]
+    s3["bucket"]["name"] = bucket
+    s3["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    s3["object"].update(key=key, size=size)
+    if version is None:
+        del s3["object"]["versionId"]
+    else:
+        s3["object"]["versionId"] = version
+    return json.dumps(event)
+
+
+@pytest.fixture
+def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
+    with configured_for(stack, tmp_path / "storage", "*:*=s3") as configured:
+        yield configured
+
+
+def draft_with_upload(cfg: Configured) -> tuple[str, str, bytes, str | None]:
+    """A draft with one file PUT to its upload key: (package, key, bytes, version)."""
+    h = Harness.start(cfg)
+    data = uuid.uuid4().bytes * 4
+    created = h.create(str(uuid.uuid4()), {"a.bin": data})
+    assert created.status_code == 201, created.text
+    package_id = created.json()["package_id"]
+    key = upload_key(package_id, Digest.parse(digest_of(data)))
+    answer = boto3.client("s3").put_object(Bucket=cfg.stack.bucket, Key=key, Body=data)
+    h.notifications()  # moto's own notification: these tests send the documented one
+    return package_id, key, data, answer.get("VersionId")
+
+
+def test_the_documented_s3_inside_sqs_event_is_verified(cfg: Configured) -> None:
+    package_id, key, data, version = draft_with_upload(cfg)
+    event = sqs_event(s3_body(cfg.stack.bucket, key, len(data), version))
+
+    result = load_handler("verifier").lambda_handler(event, FakeContext())
+
+    assert result == {"batchItemFailures": []}
+    assert cfg.svc.catalog.get_package(package_id).verified_count == 1
+
+
+def test_a_url_encoded_key_is_decoded(cfg: Configured) -> None:
+    """S3 URL-encodes keys in notifications (a space as +): the handler decodes them."""
+    package_id, key, data, version = draft_with_upload(cfg)
+    encoded = key.replace("/", "%2F")
+    event = sqs_event(s3_body(cfg.stack.bucket, encoded, len(data), version))
+
+    assert load_handler("verifier").lambda_handler(event, FakeContext()) == {
+        "batchItemFailures": []
+    }
+    assert cfg.svc.catalog.get_package(package_id).verified_count == 1
+
+
+@pytest.mark.parametrize("name", ["sqs_s3_test_event.json", "sqs_s3_object_created.json"])
+def test_test_events_and_foreign_buckets_are_acknowledged_without_a_request(
+    cfg: Configured, stack: LocalStack, name: str
+) -> None:
+    recorder = Recorder({stack.table: "CatalogTable"})
+    recorder.install()
+    try:
+        with recorder.as_function("VerifierFunction"):
+            result = load_handler("verifier").lambda_handler(load_event(name), FakeContext())
+    finally:
+        recorder.uninstall()
+    assert result == {"batchItemFailures": []}
+    assert recorder.operations == {}
+
+
+def test_the_documented_test_event_parses_as_a_test_event() -> None:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    body = {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": "2014-10-13T15:57:02.089Z",
+        "Bucket": "amzn-s3-demo-bucket",
+        "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+    }
+    record = SQSRecord(sqs_event(json.dumps(body))["Records"][0])
+    assert record.decoded_nested_s3_event.get("Event") == "s3:TestEvent"
+    result = load_handler("verifier").lambda_handler(sqs_event(json.dumps(body)), FakeContext())
+    assert result == {"batchItemFailures": []}
+
+
+# -- transient failures come back within seconds ---------------------------------------------
+
+
+def _conflict() -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ConditionalRequestConflict", "Message": "409"}}, "CopyObject"
+    )
+
+
+def _transaction_conflict() -> TransactWriteError:
+    error = TransactWriteError("cancelled")
+    error.cause = ClientError(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "x"}},
+        "TransactWriteItems",
+    )
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (NotReadyYet("still being created"), True),
+        (StorageError("x", details={"s3_error_code": "ConditionalRequestConflict"}), True),
+        (StorageError("x", details={"s3_error_code": "AccessDenied"}), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_which_failures_are_transient(error: Exception, transient: bool) -> None:
+    assert load_handler("verifier").is_transient(error) is transient
+
+
+def test_a_transient_cause_makes_the_failure_transient() -> None:
+    app = load_handler("verifier")
+    try:
+        try:
+            raise _conflict()
+        except ClientError as exc:
+            raise StorageError("S3 refused upload") from exc
+    except StorageError as wrapped:
+        assert app.is_transient(wrapped)
+
+
+def test_a_transaction_cancelled_by_a_conflict_is_transient(monkeypatch: Any) -> None:
+    error = _transaction_conflict()
+    monkeypatch.setattr(
+        TransactWriteError,
+        "cancellation_reasons",
+        property(lambda self: [None, CancellationReason(code="TransactionConflict")]),
+    )
+    assert load_handler("verifier").is_transient(error)
+
+
+@pytest.mark.parametrize(("count", "delay"), [(1, 10), (2, 20), (3, 30), (4, None), (5, None)])
+def test_retry_delays_back_off_by_receive_count(count: int, delay: int | None) -> None:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    record = SQSRecord(sqs_event("{}", receive_count=count)["Records"][0])
+    assert load_handler("verifier").retry_delay(record) == delay
+
+
+def _waiting(cfg: Configured, *keys: str) -> dict[str, dict[str, Any]]:
+    """The messages on the upload queue naming ``keys`` (one each), received as Lambda
+    receives them (the queue's own visibility timeout) and not deleted."""
+    sqs = boto3.client("sqs")
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(10):
+        answer = sqs.receive_message(
+            QueueUrl=cfg.stack.object_created_queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            WaitTimeSeconds=1,
+        )
+        for message in answer.get("Messages", []):
+            # S3 URL-encodes the key ("/" as %2F): match on its last segment.
+            found.update({k: dict(message) for k in keys if k.rsplit("/", 1)[1] in message["Body"]})
+        if len(found) == len(keys):
+            break
+    return found
+
+
+def _as_lambda_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message["Attributes"],
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait(
+    cfg: Configured, stack: LocalStack, monkeypatch: Any
+) -> None:
+    arn = queue_arn(cfg.stack.object_created_queue_url)
+    h = Harness.start(cfg)
+    data = uuid.uuid4().bytes
+    created = h.create(str(uuid.uuid4()), {"a.bin": data}).json()
+    package_id = created["package_id"]
+    # The file list is still being written (POST /packages/{id}/files) when a blob arrives.
+    PackageModel(item_key("PKG", package_id), PKG_SK).update(
+        actions=[PackageModel.files_complete.set(False)]
+    )
+    s3 = boto3.client("s3")
+    other = uuid.uuid4().bytes
+    not_ready = upload_key(package_id, Digest.parse(digest_of(other)))
+    s3.put_object(Bucket=cfg.stack.bucket, Key=not_ready, Body=other)
+    failing = upload_key(package_id, Digest.parse(digest_of(data)))
+    s3.put_object(Bucket=cfg.stack.bucket, Key=failing, Body=data)
+    waiting = _waiting(cfg, not_ready, failing)
+    first, second = waiting[not_ready], waiting[failing]
+    assert first["Attributes"]["ApproximateReceiveCount"] == "1"
+
+    app = load_handler("verifier")
+    recorder = Recorder({stack.table: "CatalogTable"})
+    recorder.install()
+    try:
+        # A batch whose every record failed is failed as a whole (Powertools raises).
+        with recorder.as_function("VerifierFunction"), pytest.raises(BatchProcessingError):
+            app.lambda_handler({"Records": [_as_lambda_record(first, arn)]}, FakeContext())
+        # A failure that does not pass by itself keeps the queue's 90 minutes.
+        real = app.verify_upload
+
+        def denied(*args: Any, **kw: Any) -> Any:
+            if args[2] == failing:
+                raise StorageError("x", details={"s3_error_code": "AccessDenied"})
+            return real(*args, **kw)
+
+        monkeypatch.setattr(app, "verify_upload", denied)
+        with recorder.as_function("VerifierFunction"), pytest.raises(BatchProcessingError):
+            app.lambda_handler({"Records": [_as_lambda_record(second, arn)]}, FakeContext())
+    finally:
+        recorder.uninstall()
+    assert ("sqs:ChangeMessageVisibility", "ObjectCreatedQueue") in recorder.actions[
+        "VerifierFunction"
+    ]
+
+    time.sleep(11)
+    back = _waiting(cfg, not_ready, failing)
+    assert list(back) == [not_ready]  # the other one waits the queue's 5,400 s
+    assert back[not_ready]["MessageId"] == first["MessageId"]
+    assert back[not_ready]["Attributes"]["ApproximateReceiveCount"] == "2"
