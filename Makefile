@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup test lint lint-template demo dev migrate-fresh bench clean
+.PHONY: setup test lint lint-template demo dev migrate-fresh smoke bench clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,11 @@ dev: setup
 
 migrate-fresh: setup
 	$(BIN)/python -m localdev.migrate_fresh
+
+# The pilot guide end to end against $$ARTIFACTSTORE_API_URL with $$ARTIFACTSTORE_API_TOKEN: a
+# running `make dev`, or a deployment (docs/deploy.md). SMOKE_ARGS passes options (--help).
+smoke: setup
+	$(BIN)/python scripts/smoke.py $(SMOKE_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench.run_all

@@ -108,6 +108,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ARTIFACTSTORE_STORAGE_BACKEND_ROUTES="guide-board:release-evidence=s3,*:*=local",
         ARTIFACTSTORE_MULTIPART_THRESHOLD=str(MULTIPART_THRESHOLD),
         ARTIFACTSTORE_CLIENT_RETRIES="3",
+        # the linker (EventBridge path) posts to the stack's State Hub stand-in
+        STATE_HUB_WORKSTREAM_ID="701c4d8c-5cf4-4a4a-ab60-1dcae53fe771",
+        STATE_HUB_TASK_ID="bffa3573-4a1f-4c12-8c73-6d55bd8f6297",
     )
     started = _dev(env, "--background", "--timeout", "180")
     if started.returncode != 0:
