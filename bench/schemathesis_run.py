@@ -71,6 +71,7 @@ def start_api(moto_url: str, workdir: Path) -> str:
             "ARTIFACTSTORE_STORAGE_BACKEND_ROUTES": "guide-board:*=s3,*:*=local",
             "ARTIFACTSTORE_LOCAL_STORAGE_DIR": str(workdir / "storage"),
             "ARTIFACTSTORE_API_TOKEN": TOKEN,
+            "ARTIFACTSTORE_LOCAL_DEV": "1",  # the local backend signs with the example key
             "ARTIFACTSTORE_API_URL": base,
         }
     )

@@ -54,6 +54,8 @@ def download_command(
     """Download a package into DEST_DIR.
 
     Every file and the manifest are verified; a rerun resumes where the last one stopped.
+    Nothing is written through a symlink already inside DEST_DIR: a symlinked folder is
+    refused (exit 2, unsafe_destination), a symlink at a file's name is replaced.
     """
     from artifactstore.cli.context import make_client
     from artifactstore.client.download import download_package

@@ -1,11 +1,21 @@
-"""Download a package: every file checked against its digest as it streams, then renamed."""
+"""Download a package: every file checked against its digest as it streams, then renamed.
+
+DEST_DIR may hold things the package did not put there, symlinks included: every folder below
+DEST_DIR is opened with ``O_NOFOLLOW`` relative to its parent's descriptor (a symlinked folder
+is refused as ``unsafe_destination``, never followed), temporaries get unpredictable names and
+are created with ``O_EXCL|O_NOFOLLOW``, and a final name that is a symlink is replaced by the
+rename, never written through. A body longer than its file's size is cut off unwritten.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
+import secrets
 import shutil
-from collections.abc import Callable, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +23,14 @@ from typing import BinaryIO
 
 from artifactstore.client.api import ApiClient
 from artifactstore.client.manifests import fetch_manifest
-from artifactstore.domain.digests import Digest, StreamingHasher, hash_file
+from artifactstore.domain.digests import StreamingHasher
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.errors import IntegrityError
+from artifactstore.errors import IntegrityError, InvalidInput
 
 PARTIAL_DIR = ".artifactstore-partial"
 CHUNK = 1 << 20
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +60,67 @@ def file_mode(executable: bool) -> int:
     return mode | ((mode & 0o444) >> 2) if executable else mode
 
 
-def _present(target: Path, entry: FileEntry) -> bool:
-    """A file already at its final name with the right bytes (a resumed download)."""
+def _unsafe(path: str, what: str) -> InvalidInput:
+    return InvalidInput(
+        f"{path}: {what} in the destination; refusing to write through it "
+        "(remove it, or download to another folder)",
+        code="unsafe_destination",
+        details={"path": path},
+    )
+
+
+def _open_folder(parent_fd: int, name: str, shown: str) -> int:
+    """The folder ``name`` in ``parent_fd``, made if missing, never through a symlink."""
+    for _ in range(3):
+        try:
+            return os.open(name, _FOLDER_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=parent_fd)
+        except OSError as exc:  # ELOOP for a symlink (O_NOFOLLOW), ENOTDIR for a file
+            try:
+                mode = os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(mode):
+                raise _unsafe(shown, "a symlink") from exc
+            if not stat.S_ISDIR(mode):
+                raise _unsafe(shown, "not a folder") from exc
+            raise
+    raise _unsafe(shown, "a folder that keeps disappearing")
+
+
+@contextlib.contextmanager
+def _folder_of(dest_fd: int, parts: Sequence[str]) -> Iterator[int]:
+    """A descriptor of the folder holding a file at ``parts`` below DEST_DIR (closed after)."""
+    fd = os.dup(dest_fd)
     try:
-        if not target.is_file() or target.is_symlink() or target.stat().st_size != entry.size:
-            return False
+        for depth, name in enumerate(parts[:-1], start=1):
+            inner = _open_folder(fd, name, "/".join(parts[:depth]))
+            os.close(fd)
+            fd = inner
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _present(folder_fd: int, name: str, entry: FileEntry) -> bool:
+    """A regular file already at its final name with the right bytes (a resumed download)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
     except OSError:
         return False
-    return hash_file(target) == entry.digest
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
+            return False
+        hasher = StreamingHasher()
+        while block := handle.read(CHUNK):
+            hasher.update(block)
+        if hasher.digest() != entry.digest:
+            return False
+        os.fchmod(handle.fileno(), file_mode(entry.executable))
+    return True
 
 
 def stream_verified(
@@ -69,6 +134,11 @@ def stream_verified(
     hasher = StreamingHasher()
     with client.open_file(package_id, entry.path) as response:
         for chunk in response.iter_bytes(CHUNK):
+            if hasher.size + len(chunk) > entry.size:
+                raise IntegrityError(
+                    f"{entry.path}: the server sent more than its {entry.size} bytes",
+                    details={"path": entry.path, "expected": str(entry.digest)},
+                )
             hasher.update(chunk)
             sink.write(chunk)
             received(len(chunk))
@@ -81,11 +151,11 @@ def stream_verified(
 
 
 class _Downloader:
-    def __init__(self, client: ApiClient, package_id: str, dest: Path) -> None:
+    def __init__(self, client: ApiClient, package_id: str, dest_fd: int, partial_fd: int) -> None:
         self.client = client
         self.package_id = package_id
-        self.dest = dest
-        self.partial = dest / PARTIAL_DIR
+        self.dest_fd = dest_fd
+        self.partial_fd = partial_fd
         self.received = 0
 
     def _count(self, size: int) -> None:
@@ -93,20 +163,21 @@ class _Downloader:
 
     def fetch(self, entry: FileEntry) -> bool:
         """Make ``entry`` present under its final name; True when bytes were fetched."""
-        target = self.dest.joinpath(*entry.path.split("/"))
-        if _present(target, entry):
-            target.chmod(file_mode(entry.executable))
-            return False
-        # The temporary name is unique per path: two paths with one digest are fetched apart.
-        temp = self.partial / (Digest.of_bytes(entry.path.encode("utf-8")).hex + ".part")
-        try:
-            with temp.open("wb") as sink:
-                stream_verified(self.client, self.package_id, entry, sink, self._count)
-            temp.chmod(file_mode(entry.executable))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp.replace(target)
-        finally:
-            temp.unlink(missing_ok=True)
+        parts = entry.path.split("/")
+        with _folder_of(self.dest_fd, parts) as folder_fd:
+            if _present(folder_fd, parts[-1], entry):
+                return False
+            temp = f"{secrets.token_hex(16)}.part"
+            fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=self.partial_fd)
+            try:
+                with os.fdopen(fd, "wb") as sink:
+                    stream_verified(self.client, self.package_id, entry, sink, self._count)
+                    os.fchmod(sink.fileno(), file_mode(entry.executable))
+                # rename replaces whatever has the final name (a symlink too), never follows it
+                os.replace(temp, parts[-1], src_dir_fd=self.partial_fd, dst_dir_fd=folder_fd)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp, dir_fd=self.partial_fd)
         return True
 
 
@@ -120,15 +191,21 @@ def download_package(
     """Fetch a sealed package's files into ``dest``; files already right are kept."""
     manifest = fetch_manifest(client, package_id)
     wanted = selected(manifest.files, include_globs)
-    dest.mkdir(parents=True, exist_ok=True)
-    downloader = _Downloader(client, package_id, dest)
-    downloader.partial.mkdir(exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)  # DEST_DIR itself may be a symlink: the user's pick
+    dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            fetched = list(pool.map(downloader.fetch, wanted))
+        partial_fd = _open_folder(dest_fd, PARTIAL_DIR, PARTIAL_DIR)
+        downloader = _Downloader(client, package_id, dest_fd, partial_fd)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                fetched = list(pool.map(downloader.fetch, wanted))
+        finally:
+            os.close(partial_fd)
+            # Leftovers only ever live here, never under a final name; a rerun starts afresh.
+            # (rmtree never follows symlinks; the folder was just checked not to be one.)
+            shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
     finally:
-        # Leftovers only ever live here, never under a final name; a rerun starts them afresh.
-        shutil.rmtree(downloader.partial, ignore_errors=True)
+        os.close(dest_fd)
     return DownloadResult(
         package_id=package_id,
         manifest_digest=str(manifest.digest),
