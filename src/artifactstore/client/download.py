@@ -4,7 +4,9 @@ DEST_DIR may hold things the package did not put there, symlinks included: every
 DEST_DIR is opened with ``O_NOFOLLOW`` relative to its parent's descriptor (a symlinked folder
 is refused as ``unsafe_destination``, never followed), temporaries get unpredictable names and
 are created with ``O_EXCL|O_NOFOLLOW``, and a final name that is a symlink is replaced by the
-rename, never written through. A body longer than its file's size is cut off unwritten.
+rename, never written through (nor read or chmod-ed through by the resume check, which also
+never blocks on a FIFO); a folder at a final name is refused, kept as it is. A body longer than
+its file's size is cut off unwritten.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ PARTIAL_DIR = ".artifactstore-partial"
 CHUNK = 1 << 20
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_PRESENT_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +63,14 @@ def file_mode(executable: bool) -> int:
     return mode | ((mode & 0o444) >> 2) if executable else mode
 
 
-def _unsafe(path: str, what: str) -> InvalidInput:
+def temporary_name() -> str:
+    """A fresh, unpredictable name for a temporary in the partial folder."""
+    return f"{secrets.token_hex(16)}.part"
+
+
+def _unsafe(path: str, what: str, refusal: str = "write through it") -> InvalidInput:
     return InvalidInput(
-        f"{path}: {what} in the destination; refusing to write through it "
+        f"{path}: {what} in the destination; refusing to {refusal} "
         "(remove it, or download to another folder)",
         code="unsafe_destination",
         details={"path": path},
@@ -105,15 +113,21 @@ def _folder_of(dest_fd: int, parts: Sequence[str]) -> Iterator[int]:
 
 
 def _present(folder_fd: int, name: str, entry: FileEntry) -> bool:
-    """A regular file already at its final name with the right bytes (a resumed download)."""
+    """A regular file already at its final name with the right bytes (a resumed download).
+
+    Opened ``O_NOFOLLOW`` (a symlink is never read nor chmod-ed through) and ``O_NONBLOCK`` (a
+    FIFO planted at the name would block a plain open forever); anything but a regular file is
+    not present, and the rename replaces it.
+    """
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+        fd = os.open(name, _PRESENT_FLAGS, dir_fd=folder_fd)
     except OSError:
         return False
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:  # fdopen refuses folders
+        os.close(fd)
+        return False
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:
-            return False
         hasher = StreamingHasher()
         while block := handle.read(CHUNK):
             hasher.update(block)
@@ -167,14 +181,20 @@ class _Downloader:
         with _folder_of(self.dest_fd, parts) as folder_fd:
             if _present(folder_fd, parts[-1], entry):
                 return False
-            temp = f"{secrets.token_hex(16)}.part"
-            fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=self.partial_fd)
+            temp = temporary_name()
+            try:
+                fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=self.partial_fd)
+            except FileExistsError as exc:  # 128 random bits taken: something raced us there
+                raise _unsafe(f"{PARTIAL_DIR}/{temp}", "an entry at a fresh random name") from exc
             try:
                 with os.fdopen(fd, "wb") as sink:
                     stream_verified(self.client, self.package_id, entry, sink, self._count)
                     os.fchmod(sink.fileno(), file_mode(entry.executable))
                 # rename replaces whatever has the final name (a symlink too), never follows it
-                os.replace(temp, parts[-1], src_dir_fd=self.partial_fd, dst_dir_fd=folder_fd)
+                try:
+                    os.replace(temp, parts[-1], src_dir_fd=self.partial_fd, dst_dir_fd=folder_fd)
+                except IsADirectoryError as exc:
+                    raise _unsafe(entry.path, "a folder", "replace it with a file") from exc
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp, dir_fd=self.partial_fd)
