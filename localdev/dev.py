@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("localdev.dev")
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # moto's
+# On Lambda the API's credentials carry a session token, and so does every presigned URL
+# (X-Amz-Security-Token: ~1.7 KB a URL). moto takes any token: give the API one as long, so
+# the local stack's answers are as big as Lambda's (docs/api.md, "Answer and request sizes").
+LAMBDA_LIKE_SESSION_TOKEN = "IQoJb3JpZ2luX2VjE" + "x" * 1183
 
 
 class DevError(RuntimeError):
@@ -197,7 +201,8 @@ class DevStack:
             sys.executable, "-m", "uvicorn", cfg.api_app, "--factory",
             "--host", cfg.api_host, "--port", str(cfg.api_port), "--log-config", str(log_config),
         ]  # fmt: skip
-        self.children["api"] = subprocess.Popen(command, env=env, cwd=cfg.root)
+        api_env = {"AWS_SESSION_TOKEN": LAMBDA_LIKE_SESSION_TOKEN, **env}
+        self.children["api"] = subprocess.Popen(command, env=api_env, cwd=cfg.root)
 
     def _spawn_pump(self, env: dict[str, str]) -> None:
         cfg = self.config

@@ -171,6 +171,13 @@ class BlobStorage(Protocol):
         """One short-lived PUT of a bundle's ``size`` bytes to ``bundle_key`` (never multipart)."""
         ...
 
+    def multipart_parts(
+        self, package_id: str, digest: Digest, size: int, upload_id: str
+    ) -> Sequence[UploadPart]:
+        """Every part of the multipart upload ``upload_id`` of that blob, as its target numbered
+        them, each URL presigned when read (a page of parts presigns only what it carries)."""
+        ...
+
     def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
         """Complete a multipart upload from the parts' ETags, in part order."""
         ...

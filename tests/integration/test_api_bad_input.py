@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from localdev.stack import LocalStack
 
+from artifactstore.api.app import MAX_BODY_BYTES
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.errors import InvalidInput
 from artifactstore.service import packages
@@ -186,8 +187,10 @@ def test_metadata_failing_the_schema_lists_every_pointer(api: Api) -> None:
     assert all(d["message"] for d in error["details"])
 
 
-def test_bodies_over_10_mb_are_refused_declared_or_chunked(api: Api) -> None:
-    body = json.dumps(package_body(metadata={"blob": "x" * (10 * 1024 * 1024)})).encode()
+def test_bodies_over_the_limit_are_refused_declared_or_chunked(api: Api) -> None:
+    # 5.5 MB: a synchronous Lambda invocation takes at most 6 MB, its event included.
+    assert MAX_BODY_BYTES == 5_500_000
+    body = json.dumps(package_body(metadata={"blob": "x" * MAX_BODY_BYTES})).encode()
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(body), 1 << 20):
@@ -196,7 +199,7 @@ def test_bodies_over_10_mb_are_refused_declared_or_chunked(api: Api) -> None:
     declared = refused_without_storing(
         api, lambda: api.client.post("/packages", content=body, headers=JSON), 413, "body_too_large"
     )
-    assert declared["details"] == {"limit": 10 * 1024 * 1024}
+    assert declared["details"] == {"limit": MAX_BODY_BYTES}
     refused_without_storing(
         api,
         lambda: api.client.post("/packages", content=chunks(), headers=JSON),
@@ -208,7 +211,7 @@ def test_bodies_over_10_mb_are_refused_declared_or_chunked(api: Api) -> None:
 def test_more_than_100000_files_are_refused(api: Api) -> None:
     files = [{"path": f"{i:x}", "size": 0, "digest": digest_of(b"")} for i in range(100_001)]
     body = json.dumps(package_body(files=files), separators=(",", ":")).encode()
-    # No request can carry that many under API Gateway's 10 MB: the edge refuses it first ...
+    # No request can carry that many under the 5.5 MB limit: the edge refuses it first ...
     refused_without_storing(
         api, lambda: api.client.post("/packages", content=body, headers=JSON), 413, "body_too_large"
     )

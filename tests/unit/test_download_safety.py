@@ -145,4 +145,3 @@ def test_dest_itself_may_be_a_symlink_the_user_chose(tmp_path: Path) -> None:
 
     assert snapshot(real) == snapshot(run)
     assert os.access(real / "tools" / "rerun.sh", os.X_OK)
-

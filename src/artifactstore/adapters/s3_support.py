@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -240,31 +240,63 @@ def presigned_put(client: S3Client, bucket: str, key: str, size: int, ttl: int) 
         return client.generate_presigned_url("put_object", Params=params, ExpiresIn=ttl)
 
 
+class PresignedParts(Sequence[UploadPart]):
+    """Every part of one multipart upload, each URL presigned when it is first read.
+
+    A 5 TiB blob has 10,000 parts, and an answer carries only the parts that fit its byte
+    budget (``service.targets``): presigning (local work, no request) happens for those only.
+    """
+
+    def __init__(
+        self, client: S3Client, bucket: str, key: str, upload_id: str, size: int, ttl: int
+    ) -> None:
+        self.client, self.bucket, self.key = client, bucket, key
+        self.upload_id, self.size, self.ttl = upload_id, size, ttl
+        self.part_size = part_size_for(size)
+        self._count = max(1, -(-size // self.part_size))
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> UploadPart: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[UploadPart]: ...
+
+    def __getitem__(self, index: int | slice) -> UploadPart | Sequence[UploadPart]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        offset = index * self.part_size
+        length = min(self.part_size, self.size - offset)
+        with mapped(self.key, "upload"):
+            url = self.client.generate_presigned_url(
+                "upload_part",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.key,
+                    "UploadId": self.upload_id,
+                    "PartNumber": index + 1,
+                    "ContentLength": length,
+                },
+                ExpiresIn=self.ttl,
+            )
+        return UploadPart(index + 1, url, offset, length)
+
+
 def presigned_parts(
     client: S3Client, bucket: str, key: str, size: int, ttl: int
-) -> tuple[str, list[UploadPart]]:
-    """Start a multipart upload and presign each of its parts (bound to its length)."""
-    part_size = part_size_for(size)
+) -> tuple[str, PresignedParts]:
+    """Start a multipart upload; its parts (each bound to its length) are presigned on read."""
     with mapped(key, "upload"):
         upload_id = client.create_multipart_upload(
             Bucket=bucket, Key=key, ContentType=OCTET_STREAM
         )["UploadId"]
-        parts = []
-        for index, offset in enumerate(range(0, size, part_size)):
-            length = min(part_size, size - offset)
-            url = client.generate_presigned_url(
-                "upload_part",
-                Params={
-                    "Bucket": bucket,
-                    "Key": key,
-                    "UploadId": upload_id,
-                    "PartNumber": index + 1,
-                    "ContentLength": length,
-                },
-                ExpiresIn=ttl,
-            )
-            parts.append(UploadPart(index + 1, url, offset, length))
-    return upload_id, parts
+    return upload_id, PresignedParts(client, bucket, key, upload_id, size, ttl)
 
 
 def put_once(

@@ -42,6 +42,7 @@ from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, ConfigurationError, Conflict, InvalidInput, NotFound
 from artifactstore.ports import (
     OpenUpload,
+    UploadPart,
     UploadTarget,
     blob_key,
     bundle_key,
@@ -176,6 +177,16 @@ class LocalFilesStorage:
             url=self.signed_url("PUT", key, size, self.url_ttl),
             headers={"Content-Type": OCTET_STREAM, "Content-Length": str(size)},
             expires_in=self.url_ttl,
+        )
+
+    def multipart_parts(
+        self, package_id: str, digest: Digest, size: int, upload_id: str
+    ) -> Sequence[UploadPart]:
+        """Local targets are never multipart."""
+        raise InvalidInput(
+            "the local backend has no multipart uploads",
+            code="multipart_not_supported",
+            details={"digest": str(digest), "upload_id": upload_id},
         )
 
     def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:

@@ -192,7 +192,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Token lacks the scope or producer (forbidden)"),
         (404, "Not found"),
         (409, "Conflict"),
-        (413, "Request body over 10 MB (body_too_large)"),
+        (413, "Request body over 5.5 MB (body_too_large)"),
         (422, "Invalid input"),
         (500, "The service failed (internal_error)"),
     )

@@ -34,7 +34,7 @@ def _created_view(outcome: packages.CreateOutcome, bundles: bool = False) -> dic
         "backend": record.backend,
         "files_complete": record.files_complete,
         "missing_blobs": outcome.missing_blobs,
-        "upload_targets": [t.to_json() for t in outcome.targets],
+        "upload_targets": outcome.targets,
         "next_upload_targets_cursor": outcome.next_cursor,
     }
     if bundles:
@@ -141,13 +141,29 @@ def get_upload_targets(
     principal.require_producer(svc.catalog.get_package(package_id).producer)
     page = targets.upload_targets(svc, package_id, cursor, bundle_below)
     view = {
-        "upload_targets": [t.to_json() for t in page.targets],
+        "upload_targets": page.targets,
         "next_cursor": page.next_cursor,
         "missing_blobs": page.missing,
     }
     if bundle_below:
         view["bundle_blobs"] = _bundle_view(page.bundled)
     return view
+
+
+@router.get("/packages/{package_id}/upload-targets/{digest}/parts")
+def get_upload_parts(
+    package_id: str,
+    digest: str,
+    principal: Writer,
+    upload_id: Annotated[str, Query(min_length=1, max_length=1024)],
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """More presigned parts of a multipart upload target (its ``upload_id``), from the
+    ``next_parts_cursor`` the target carried (or this route's ``next_cursor``), as many as fit
+    one answer's byte budget."""
+    svc = services()
+    principal.require_producer(svc.catalog.get_package(package_id).producer)
+    return targets.part_page(svc, package_id, Digest.parse(digest), upload_id, cursor)
 
 
 @router.post(

@@ -27,6 +27,9 @@ from artifactstore.errors import (
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT = (httpx.TransportError,)  # connect/read/write errors and timeouts
 DEFAULT_TIMEOUT = 60.0  # seconds to connect, and between two reads or writes
+# The most bytes a request body may take inside a Lambda invocation event (the body is a JSON
+# string there, escaped again): under the API's 5.5 MB body limit and Lambda's 6 MB.
+REQUEST_BYTES = 5_000_000
 
 
 def _error_body(response: httpx.Response) -> tuple[str | None, str, Any]:
@@ -110,6 +113,7 @@ class ApiClient:
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
         files_per_request: int = 20_000,
+        request_bytes: int = REQUEST_BYTES,
         timeout_setting: str | None = None,
         bundle_below: int = 0,
     ) -> None:
@@ -118,8 +122,10 @@ class ApiClient:
         self.timeout = timeout
         # The setting a user changes ``timeout`` with, named in the read-timeout message.
         self.timeout_setting = timeout_setting
-        # File entries per request: API Gateway takes 10 MiB bodies (about 50,000 entries).
+        # File entries per request, and bytes per request body as a Lambda event carries it
+        # (ingest.event_size): the API takes 5.5 MB bodies, a Lambda event 6 MB.
         self.files_per_request = files_per_request
+        self.request_bytes = request_bytes
         # Blobs smaller than this are asked to travel in bundles (0: each in its own PUT).
         self.bundle_below = bundle_below
         self.backoff = backoff

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,41 @@ def _wait_sealed(client: ApiClient, package_id: str, timeout: float) -> dict[str
         delay = min(delay * 1.5, 1.0)
 
 
+def event_size(value: object) -> int:
+    """Bytes ``value`` takes inside a Lambda invocation event as part of a request body: its
+    JSON, escaped once more as the event's ``body`` string (quotes, backslashes, non-ASCII).
+    Never less than its bytes in the body itself."""
+    return len(json.dumps(json.dumps(value, ensure_ascii=False, separators=(",", ":"))))
+
+
+def split_files(
+    files: Sequence[Mapping[str, Any]], per_request: int, room: int, first_room: int
+) -> list[list[Mapping[str, Any]]]:
+    """Cut a file list into parts of at most ``per_request`` entries and ``room`` bytes (as
+    ``event_size`` counts them; the first part ``first_room``, as it shares its request with
+    the package's metadata). Every part holds at least one entry."""
+    parts: list[list[Mapping[str, Any]]] = []
+    current: list[Mapping[str, Any]] = []
+    used = 0
+    limit = first_room
+    for entry in files:
+        cost = event_size(entry) + 1
+        if current and (len(current) >= per_request or used + cost > limit):
+            parts.append(current)
+            current, used, limit = [], 0, room
+        current.append(entry)
+        used += cost
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
 def _create(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-    """``POST /packages``; a list too big for one request goes in parts (docs/api.md)."""
+    """``POST /packages``; a list too big for one request goes in parts (docs/api.md), each
+    request within ``client.files_per_request`` entries and ``client.request_bytes`` bytes."""
     files = list(body["files"])
     per_request = client.files_per_request
-    if len(files) <= per_request:
+    if len(files) <= per_request and event_size(body) <= client.request_bytes:
         return _post_package(client, body)
     manifest = Manifest.build(
         body["producer"],
@@ -131,27 +162,35 @@ def _create(client: ApiClient, body: Mapping[str, Any]) -> tuple[int, dict[str, 
         body["metadata"],
         (FileEntry.from_json(f) for f in files),
     )
-    first = {
+    envelope = {
         **body,
-        "files": files[:per_request],
+        "files": [],
         "file_count": len(files),
         "manifest_digest": str(manifest.digest()),
     }
-    status, answer = _post_package(client, first)
+    # What a further part carries besides its files: {"files": [...], "complete": true, ...}.
+    part_room = client.request_bytes - PART_ENVELOPE
+    first_room = client.request_bytes - event_size(envelope)
+    if first_room < PART_ENVELOPE:
+        first_room = PART_ENVELOPE  # metadata this big is refused by the service anyway
+    parts = split_files(files, per_request, part_room, first_room)
+    status, answer = _post_package(client, {**envelope, "files": parts[0]})
     if answer.get("files_complete", True):
         return status, answer
     url = f"/packages/{answer['package_id']}/files"
-    rest = files[per_request:]
-    parts = [rest[i : i + per_request] for i in range(0, len(rest), per_request)]
-    for part in parts[:-1]:
+    rest = parts[1:]
+    for part in rest[:-1]:
         client.post_json(url, {"files": part})
     # The last part closes the list; a big list takes the server a while to check, and
     # meanwhile another attempt (ours, retried) is answered 503 busy: wait for it. Its answer
     # carries the first upload targets, so it also asks for bundles.
-    last = {"files": parts[-1], "complete": True}
+    last: dict[str, Any] = {"files": rest[-1] if rest else [], "complete": True}
     if "bundle_below" in body:
         last["bundle_below"] = body["bundle_below"]
     return status, _complete(client, url, last)
+
+
+PART_ENVELOPE = 1024  # bytes of a further part's body besides its file entries
 
 
 def _complete(client: ApiClient, url: str, last: Mapping[str, Any]) -> dict[str, Any]:

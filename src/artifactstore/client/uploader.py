@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from artifactstore.client.api import ApiClient
 from artifactstore.client.bundles import BundleGrouper, BundleSender
@@ -66,6 +69,15 @@ class Page:
         return [*self.targets, *self.bundle_blobs]
 
 
+@dataclass(slots=True)
+class _MoreParts:
+    """A multipart target whose further parts are still to be fetched from its cursor."""
+
+    upload: Multipart
+    headers: dict[str, str]
+    cursor: str | None
+
+
 class Uploader:
     """Uploads every missing blob of a draft in parallel, one page of targets ahead."""
 
@@ -87,6 +99,7 @@ class Uploader:
         self.bytes_sent = 0
         self._lock = threading.Lock()
         self._bundles = BundleSender(client, package_id, self._sent, self._bundle_done)
+        self._more_parts: deque[_MoreParts] = deque()  # big targets whose parts are paged
 
     def _sent(self, size: int) -> None:
         self.progress.advance(size)
@@ -149,7 +162,51 @@ class Uploader:
             return [pool.submit(self._put_whole, blob, target)]
         upload = start_multipart(self.package_id, blob, target)
         headers = dict(target.get("headers") or {})
+        cursor = target.get("next_parts_cursor")
+        if cursor is not None:
+            self._more_parts.append(_MoreParts(upload, headers, str(cursor)))
         return [pool.submit(self._put_part, upload, part, headers) for part in target["parts"]]
+
+    def _parts_page(self, more: _MoreParts) -> list[Mapping[str, Any]]:
+        """The next page of a big target's parts; moves ``more.cursor`` on (None at the end)."""
+        digest = quote(str(more.upload.blob.digest), safe="")
+        answer = self.client.get_json(
+            f"/packages/{self.package_id}/upload-targets/{digest}/parts",
+            {"upload_id": more.upload.upload_id, "cursor": more.cursor},
+        )
+        parts: list[Mapping[str, Any]] = list(answer.get("parts") or [])
+        cursor = answer.get("next_cursor")
+        if not parts or int(answer.get("part_count", 0)) != more.upload.part_count:
+            raise ServerError(
+                f"the service gave no further parts for {more.upload.blob.path} "
+                f"(cursor {more.cursor})",
+                code="unexpected_upload_target",
+            )
+        more.cursor = None if cursor is None else str(cursor)
+        return parts
+
+    def _follow_parts(
+        self, pool: ThreadPoolExecutor, signed: set[Future[None]], ahead: int
+    ) -> set[Future[None]]:
+        """Fetch the remaining parts of this page's big targets, a page of parts at a time,
+        each page once the uploads ahead of it are down to the previous page's size."""
+        try:
+            while self._more_parts:
+                more = self._more_parts[0]
+                signed = self._drain(signed, keep=ahead)
+                parts = self._parts_page(more)
+                submitted = [
+                    pool.submit(self._put_part, more.upload, p, more.headers) for p in parts
+                ]
+                signed.update(submitted)
+                ahead = len(submitted)
+                if more.cursor is None:
+                    self._more_parts.popleft()
+        except BaseException:
+            for future in signed:
+                future.cancel()
+            raise
+        return signed
 
     def _next_page(self, cursor: str) -> Page:
         params: dict[str, Any] = {"cursor": cursor}
@@ -173,6 +230,7 @@ class Uploader:
                     for target in page.targets:
                         submitted += self._submit(pool, target)
                     signed.update(submitted)
+                    signed = self._follow_parts(pool, signed, ahead=len(submitted))
                     full = grouper.add(self._blob_for(entry) for entry in page.bundle_blobs)
                     if page.cursor is None:
                         full.append(grouper.flush())

@@ -132,4 +132,7 @@ def start_multipart(package_id: str, blob: LocalBlob, target: Mapping[str, Any])
     """Open bookkeeping for a multipart target, remembering the file's signature."""
     with blob.absolute.open("rb") as handle:
         before = _signature(check_size(blob, handle))
-    return Multipart(package_id, blob, str(target["upload_id"]), len(target["parts"]), before)
+    # A big target carries its first parts only (``part_count`` says how many in all; the
+    # rest come from its parts route); an older service sends them all.
+    count = int(target.get("part_count") or len(target["parts"]))
+    return Multipart(package_id, blob, str(target["upload_id"]), count, before)

@@ -17,14 +17,19 @@ from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageStat
 from artifactstore.domain.retention import resolve_retention_class
 from artifactstore.domain.schemas import MetadataSchema
 from artifactstore.errors import Conflict, InvalidInput, NotFound
-from artifactstore.ports import UploadTarget, upload_key
+from artifactstore.ports import upload_key
 from artifactstore.service import file_lists
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
 from artifactstore.service.protection import held_and_protected, usable_held
 from artifactstore.service.schemas import get_schema
 from artifactstore.service.sealing import try_seal
-from artifactstore.service.targets import reconcile_pending, target_page, upload_targets
+from artifactstore.service.targets import (
+    TargetView,
+    reconcile_pending,
+    target_page,
+    upload_targets,
+)
 
 MAX_FILES = 100_000
 # The package item (at most 400 KB in DynamoDB) carries the metadata; leave room for the rest.
@@ -68,7 +73,7 @@ class CreateOutcome:
     record: PackageRecord
     created: bool
     reused_existing: bool
-    targets: list[UploadTarget]
+    targets: list[TargetView]  # JSON, within the answer's byte budget
     next_cursor: str | None
     missing_blobs: int
     bundled: list[tuple[str, int]] = field(default_factory=list)  # (hex, size) for bundles
