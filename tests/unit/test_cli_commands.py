@@ -31,7 +31,17 @@ from tests.unit.test_cli_client_flows import SCHEMA, make_run
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / ".venv" / "bin" / "artifactstore"
 COMMANDS = {
-    (): ["manifest", "download", "cat", "verify", "guide-board", "packages", "schemas", "tokens"],
+    (): [
+        "manifest",
+        "download",
+        "cat",
+        "verify",
+        "diff",
+        "guide-board",
+        "packages",
+        "schemas",
+        "tokens",
+    ],
     ("guide-board",): ["manifest", "ingest"],
     ("packages",): ["list", "show"],
     ("schemas",): ["register"],

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artifactstore import __version__
-from artifactstore.api import routes_packages, routes_schemas, routes_tokens
+from artifactstore.api import routes_diff, routes_packages, routes_schemas, routes_tokens, ui
 from artifactstore.api.errors import error_body, install_error_handlers
 
 # API Gateway takes 10 MB, but it hands the body to a synchronous Lambda invocation inside a
@@ -103,6 +103,8 @@ def create_app() -> FastAPI:
     app.include_router(routes_schemas.router)
     app.include_router(routes_packages.router)
     app.include_router(routes_tokens.router)
+    app.include_router(routes_diff.router)
+    app.include_router(ui.router)
     _mount_local_storage(app)
     app.add_middleware(BodyLimit)
     return app

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from artifactstore import __version__
-from artifactstore.cli import guide_board, packages, remote, tokens
+from artifactstore.cli import diff, guide_board, packages, remote, tokens
 
 # Click rewraps each paragraph, so a paragraph is one string without line breaks.
 HELP = "\n\n".join(
@@ -17,7 +17,8 @@ HELP = "\n\n".join(
         "in ARTIFACTSTORE_API_TOKEN.",
         "Exit codes: 0 ok; 1 verification failed (bytes do not match their digest); "
         "2 usage, invalid input or credentials; 3 not found or conflict; "
-        "4 server or network error.",
+        "4 server or network error. `diff` follows diff(1) instead: 0 same, 1 different, "
+        "2 trouble.",
     )
 )
 
@@ -33,6 +34,7 @@ app.add_typer(packages.packages_app, name="packages")
 app.add_typer(packages.schemas_app, name="schemas")
 app.add_typer(tokens.app, name="tokens")
 remote.register(app)
+diff.register(app)
 
 
 def _version(value: bool) -> None:
