@@ -6,8 +6,6 @@ were; the SSRF cases count the requests a real loopback HTTP server receives (no
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +16,7 @@ from localdev.stack import LocalStack
 
 from artifactstore.domain.schemas import MetadataSchema
 from artifactstore.service.factory import services
+from tests.fetch_trap import Counter, fetch_trap
 from tests.integration import api_support
 from tests.integration.api_support import Api, assert_error, package_body
 from tests.integration.flow import AUTH
@@ -30,35 +29,11 @@ def api(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield configured
 
 
-class Counting(http.server.BaseHTTPRequestHandler):
-    hits = 0
-
-    def do_GET(self) -> None:
-        type(self).hits += 1
-        body = b'{"const": "SECRET-FROM-THE-INSIDE"}'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[tuple[str, type[Counting]]]:
-    class Handler(Counting):
-        hits = 0
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/schema.json", Handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+def server() -> Iterator[tuple[str, type[Counter]]]:
+    """A real HTTP server on loopback: (its URL, the handler class counting requests)."""
+    with fetch_trap() as trap:
+        yield trap
 
 
 def refused(api: Api, send: Callable[[], httpx.Response], status: int, code: str) -> dict[str, Any]:
@@ -77,7 +52,7 @@ def register(api: Api, slug: str, json_schema: Any, token: str | None = None) ->
 
 
 def test_registering_a_schema_with_an_external_ref_fetches_nothing(
-    api: Api, server: tuple[str, type[Counting]]
+    api: Api, server: tuple[str, type[Counter]]
 ) -> None:
     url, handler = server
     schema = {"type": "object", "properties": {"run": {"$ref": url}}}
@@ -88,7 +63,7 @@ def test_registering_a_schema_with_an_external_ref_fetches_nothing(
 
 
 def test_a_schema_stored_before_the_check_is_not_fetched_when_used(
-    api: Api, server: tuple[str, type[Counting]]
+    api: Api, server: tuple[str, type[Counter]]
 ) -> None:
     url, handler = server
     # Written through the catalog directly, as a schema registered before issue 14 was.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,42 +15,14 @@ from referencing.exceptions import Unresolvable
 from artifactstore.domain import schemas as domain
 from artifactstore.domain.schemas import MetadataSchema, equality_key
 from artifactstore.errors import InvalidInput
-
-
-class Counter(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with a schema whose content must never be seen, and counts them."""
-
-    hits = 0
-
-    def do_GET(self) -> None:
-        type(self).hits += 1
-        body = b'{"const": "SECRET-FROM-THE-INSIDE"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/schema+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+from tests.fetch_trap import Counter, fetch_trap
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, type[Counter]]]:
     """A real HTTP server on loopback: (its URL, the handler class counting requests)."""
-
-    class Handler(Counter):
-        hits = 0
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/schema.json", Handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    with fetch_trap() as trap:
+        yield trap
 
 
 def refused(code: str, slug: str, json_schema: object) -> Any:
