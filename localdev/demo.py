@@ -3,7 +3,8 @@
 Starts ``make dev`` in the background with its state in a temporary folder (a running
 ``make dev`` of yours and its ``.localdev/`` are never touched: when the guide's ports are taken
 the demo uses free ones), builds a realistic guide-board run, and walks the guide: register the
-schema, ingest (twice), manifest, download and verify, State Hub link, and what State Hub got.
+schema, ingest (twice), manifest, download and verify, State Hub link, what State Hub got, and
+the package's page in the browser (``/ui``); it ends by printing that page's URL.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localdev.demo_run import build_run
+from localdev.demo_run import RUN_ID, build_run
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -113,10 +114,17 @@ class Demo:
 
     def get(self, path: str) -> Any:
         """GET a JSON answer from the API (with the dev token)."""
-        headers = {"Authorization": "Bearer dev-token"}
+        return json.loads(self.get_bytes(path, {"Authorization": "Bearer dev-token"}))
+
+    def get_bytes(self, path: str, headers: dict[str, str]) -> bytes:
+        """GET any answer from the stack (a page too), its body."""
         request = urllib.request.Request(self.api_url + path, headers=headers)  # noqa: S310
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
-            return json.loads(answer.read())
+            return bytes(answer.read())
+
+    def page_url(self, package_id: str) -> str:
+        """The package's page in the browser (``/ui``, docs/ui.md)."""
+        return f"{self.api_url}/ui/packages/{package_id}"
 
     def upload_puts(self, package_id: str) -> int:
         """Upload PUTs storage logged for the package (the local backend logs each one)."""
@@ -149,7 +157,8 @@ def _stack(demo: Demo) -> Iterator[None]:
             raise DemoFailed(f"{demo.api_url} still answers after the stop")
 
 
-def _walk(demo: Demo) -> None:
+def _walk(demo: Demo) -> str:
+    """The guide's steps; the package id."""
     cli = BIN / "artifactstore"
     demo.heading("Build a guide-board run", f"a finalized run in {demo.run_dir}:")
     build_run(demo.run_dir)
@@ -220,6 +229,24 @@ def _walk(demo: Demo) -> None:
         raise DemoFailed("verify accepted a tampered download")
 
     _link(demo, package_id)
+    _page(demo, package_id, first["manifest_digest"])
+    return package_id
+
+
+def _page(demo: Demo, package_id: str, digest: str) -> None:
+    demo.heading(
+        "The package in a browser",
+        "the same app serves /ui: sign in at /ui/login with the token (dev-token here), then "
+        "the package's page (docs/ui.md). Fetched once with the sign-in cookie to check it:",
+    )
+    url = demo.page_url(package_id)
+    print(f"   GET {url}")
+    html = demo.get_bytes(url.removeprefix(demo.api_url), {"Cookie": "artifactstore_ui=dev-token"})
+    text = html.decode("utf-8", errors="replace")
+    missing = [what for what in (RUN_ID, digest, "logs/") if what not in text]
+    if missing:
+        raise DemoFailed(f"the package page does not show {', '.join(missing)}")
+    print(f"   200, {len(html)} bytes of HTML naming the run id, the manifest digest, the files")
 
 
 def _link(demo: Demo, package_id: str) -> None:
@@ -276,10 +303,11 @@ def main() -> None:
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="artifactstore-demo-"))
     code = 0
+    url = ""
     try:
         demo = Demo(work)
         with _stack(demo):
-            _walk(demo)
+            url = demo.page_url(_walk(demo))
     except DemoFailed as exc:
         print(f"\ndemo failed: {exc}", file=sys.stderr)
         log = work / "localdev" / "dev.log"
@@ -290,6 +318,13 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\ndemo {'done' if code == 0 else 'FAILED'} in {time.monotonic() - began:.1f} s")
+    if url and code == 0:
+        print(
+            "\nThe demo's stack has stopped. Against `make dev` a package's page is "
+            "http://127.0.0.1:8000/ui/packages/PACKAGE_ID (sign in with dev-token; ingest the run "
+            "there first). This run's package page, checked while its stack ran:"
+        )
+        print(f"   {url}", flush=True)
     sys.exit(code)
 
 
