@@ -91,18 +91,15 @@ def list_packages(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Packages newest first, by producer and/or state."""
-    page = services().catalog.list_packages(
+    """Packages newest first, by producer and/or state (a page ends early past 4 MB)."""
+    return reading.packages_page(
+        services(),
         producer=producer,
         state=state.value if state else None,
         key=key,
         limit=limit,
         cursor=cursor,
     )
-    return {
-        "items": [reading.package_view(r) for r in page.items],
-        "next_cursor": page.next_cursor,
-    }
 
 
 @router.get("/packages/{package_id}", dependencies=[READ])
@@ -111,21 +108,8 @@ def get_package(
     files_cursor: str | None = None,
     files_limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    """A package with one page of its files and their status."""
-    svc = services()
-    view = reading.package_view(svc.catalog.get_package(package_id))
-    page = svc.catalog.list_files(package_id, files_limit, files_cursor)
-    view["files"] = [
-        {
-            **f.entry.to_json(),
-            "executable": f.entry.executable,
-            "status": f.status.value,
-            "seen_digest": f.seen_digest,
-        }
-        for f in page.items
-    ]
-    view["next_files_cursor"] = page.next_cursor
-    return view
+    """A package with one page of its files and their status (a page ends early past 4 MB)."""
+    return reading.package_with_files(services(), package_id, files_limit, files_cursor)
 
 
 @router.get("/packages/{package_id}/upload-targets")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import PackageRecord, PackageState
 from artifactstore.errors import Conflict
 from artifactstore.service.context import Services
+from artifactstore.service.targets import RESPONSE_BUDGET, json_size
 
 
 def package_view(record: PackageRecord) -> dict[str, Any]:
@@ -58,3 +60,61 @@ def file_download_url(svc: Services, package_id: str, path: str) -> str:
     ):
         raise Conflict(f"{path} of package {package_id} is not verified yet", code="not_verified")
     return svc.storage(record.backend).download_url(entry.digest, 300)
+
+
+def package_with_files(
+    svc: Services, package_id: str, files_limit: int, files_cursor: str | None
+) -> dict[str, Any]:
+    """A package's view with one page of its files and their status, within the answer budget
+    (``files_limit`` is a most: long paths and big metadata make the page shorter)."""
+    view = package_view(svc.catalog.get_package(package_id))
+
+    def page_of(limit: int) -> dict[str, Any]:
+        page = svc.catalog.list_files(package_id, limit, files_cursor)
+        files = [
+            {
+                **f.entry.to_json(),
+                "executable": f.entry.executable,
+                "status": f.status.value,
+                "seen_digest": f.seen_digest,
+            }
+            for f in page.items
+        ]
+        return {**view, "files": files, "next_files_cursor": page.next_cursor}
+
+    return within_budget(page_of, files_limit)
+
+
+def packages_page(
+    svc: Services,
+    *,
+    producer: str | None,
+    state: str | None,
+    key: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """Packages newest first, at most ``limit`` of them and within the answer budget."""
+
+    def page_of(count: int) -> dict[str, Any]:
+        page = svc.catalog.list_packages(
+            producer=producer, state=state, key=key, limit=count, cursor=cursor
+        )
+        return {"items": [package_view(r) for r in page.items], "next_cursor": page.next_cursor}
+
+    return within_budget(page_of, limit)
+
+
+def within_budget(page_of: Callable[[int], dict[str, Any]], limit: int) -> dict[str, Any]:
+    """``page_of(limit)``, asked again for fewer items while its JSON passes RESPONSE_BUDGET.
+
+    A Lambda answers at most 6 MB: a page of 10,000 files with 1,000-byte paths, or of 1,000
+    packages with 256 KiB of metadata each, would not fit. Pages are cut by their own cursors,
+    so a shorter page loses nothing; the common page is read once.
+    """
+    while True:
+        answer = page_of(limit)
+        size = json_size(answer)
+        if size <= RESPONSE_BUDGET or limit == 1:
+            return answer
+        limit = max(1, min(limit - 1, limit * RESPONSE_BUDGET * 9 // (size * 10)))
