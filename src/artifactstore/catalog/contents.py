@@ -14,11 +14,12 @@ from pynamodb.expressions.update import Action
 
 from artifactstore.catalog import file_lists
 from artifactstore.catalog.blob_states import BlobStateStore
-from artifactstore.catalog.file_lists import FILE_PREFIX, chunk_at
+from artifactstore.catalog.file_lists import FILE_END, FILE_PREFIX, chunk_at
 from artifactstore.catalog.models import (
     BlobModel,
     FileChunkModel,
     PackageModel,
+    draft_ttl,
     item_key,
 )
 from artifactstore.catalog.support import (
@@ -40,7 +41,6 @@ from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.workers import parallel_map
 
-FILE_END = "FILE$"  # sorts after every "FILE#..." key
 VERIFIED_SLICE = 1000  # keys per parallel reader (BatchGetItem takes 100 at a time)
 
 
@@ -49,12 +49,18 @@ class ContentsStore(BlobStateStore):
     verified blobs. Layout and its reasons: ``docs/catalog.md``."""
 
     def add_files(
-        self, package_id: str, files: Sequence[FileEntry], verified_hex: set[str] | None = None
+        self,
+        package_id: str,
+        files: Sequence[FileEntry],
+        verified_hex: set[str] | None = None,
+        expires_at: datetime | None = None,
     ) -> None:
-        """Write the file chunks and blob buckets of a list written in one go (path order)."""
-        file_lists.add_file_chunks(package_id, files)
+        """Write the file chunks and blob buckets of a list written in one go (path order),
+        with the TTL of a draft expiring at ``expires_at``."""
+        ttl = draft_ttl(expires_at) if expires_at is not None else None
+        file_lists.add_file_chunks(package_id, files, ttl)
         blobs = {f.digest.hex: f.size for f in files}
-        file_lists.add_blob_buckets(package_id, blobs, verified_hex or set())
+        file_lists.add_blob_buckets(package_id, blobs, verified_hex or set(), ttl)
 
     def mark_files_complete(self, package_id: str) -> None:
         """Record that every file chunk and blob bucket of the package is written."""
@@ -69,7 +75,10 @@ class ContentsStore(BlobStateStore):
         if after is not None:
             chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
             start = chunk.sk if chunk else FILE_PREFIX
-        for item in FileChunkModel.query(pk, FileChunkModel.sk.between(start, FILE_END)):
+        # Consistent: sealing and the answers to the request that wrote the list read it.
+        for item in FileChunkModel.query(
+            pk, FileChunkModel.sk.between(start, FILE_END), consistent_read=True
+        ):
             for entry in file_lists.decode_files(item.files):
                 if after is None or entry.path > after:  # code points sort as UTF-8 bytes
                     yield entry
@@ -126,7 +135,8 @@ class ContentsStore(BlobStateStore):
                 item.pk.rsplit("#", 1)[1]: HeldBlob(
                     int(item.size), _protection(item), frozenset(item.producers or ())
                 )
-                for item in BlobModel.batch_get(chunk)
+                # Consistent: a blob recorded by the verifier a moment ago counts as held.
+                for item in BlobModel.batch_get(chunk, consistent_read=True)
             }
 
         found: dict[str, HeldBlob] = {}

@@ -15,11 +15,13 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import Condition, Or
 from pynamodb.transactions import TransactWrite
 
+from artifactstore.catalog import file_lists
 from artifactstore.catalog.bundles import BundleStore
 from artifactstore.catalog.contents import ContentsStore
 from artifactstore.catalog.models import (
     KeyClaimModel,
     PackageModel,
+    draft_ttl,
     item_key,
 )
 from artifactstore.catalog.schemas_tokens import SchemaAndTokenStore
@@ -106,7 +108,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             run_dir=record.run_dir,
             links=record.links or None,
             # DynamoDB removes a draft a month after it expired; sealing removes the TTL.
-            ttl=int(record.expires_at.timestamp()) + 30 * 86400,
+            ttl=draft_ttl(record.expires_at),
             gsi1pk=item_key("PRODUCER", record.producer),
             gsi1sk=order,
             gsi2pk=item_key("STATE", record.state.value),
@@ -120,6 +122,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             "KEY",
             package_id=record.package_id,
             content_digest=record.content_digest,
+            ttl=draft_ttl(record.expires_at),
         )
         try:
             with TransactWrite(connection=self._connection()) as tx:
@@ -132,7 +135,8 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             raise KeyTaken(*existing) from exc
 
     def create_package_replacing(self, record: PackageRecord, expired_package_id: str) -> None:
-        """Point a key whose package expired at a new draft, both in one transaction."""
+        """Point a key whose package expired (or is gone: DynamoDB's TTL deleted it) at a new
+        draft, both in one transaction."""
         claim = KeyClaimModel(item_key("KEY", record.producer, record.idempotency_key), "KEY")
         try:
             with TransactWrite(connection=self._connection()) as tx:
@@ -141,6 +145,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
                     actions=[
                         KeyClaimModel.package_id.set(record.package_id),
                         KeyClaimModel.content_digest.set(record.content_digest),
+                        KeyClaimModel.ttl.set(draft_ttl(record.expires_at)),
                     ],
                     condition=KeyClaimModel.package_id == expired_package_id,
                 )
@@ -218,7 +223,16 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             raise
 
     def seal(self, record: PackageRecord, manifest_digest: str, now: datetime) -> bool:
-        """draft → sealed, once: False when another sealer won or the package moved on."""
+        """draft → sealed, once: False when another sealer won or the package moved on.
+
+        First the key claim and the file chunks lose their TTL (a sealed package is kept
+        forever), then the package item, in its conditional update. In that order, a sealed
+        package never has an item DynamoDB would delete; a seal that then loses (the draft
+        expired meanwhile) leaves a claim and chunks without TTL beside a package item with
+        one: a claim whose package is gone counts as expired (``create_or_resume``).
+        """
+        self._keep_claim(record)
+        file_lists.keep_file_chunks(record.package_id)
         order = _order_key(record.created_at, record.package_id)
         try:
             PackageModel(item_key("PKG", record.package_id), PKG_SK).update(
@@ -242,6 +256,19 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             if error_code(exc) == CONDITION_FAILED:
                 return False
             raise
+
+    @staticmethod
+    def _keep_claim(record: PackageRecord) -> None:
+        """Remove the TTL of the key claim, while it names this package."""
+        claim = KeyClaimModel(item_key("KEY", record.producer, record.idempotency_key), "KEY")
+        try:
+            claim.update(
+                actions=[KeyClaimModel.ttl.remove()],
+                condition=KeyClaimModel.package_id == record.package_id,
+            )
+        except UpdateError as exc:
+            if error_code(exc) != CONDITION_FAILED:
+                raise
 
     @staticmethod
     def _expirable(now: datetime, abandoned_before: datetime) -> Condition:

@@ -27,6 +27,7 @@ from artifactstore.catalog.support import (
     StaleWrite,
     error_code,
 )
+from artifactstore.catalog.writes import WRITERS_PER_PACKAGE, write_items
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus, PackageState
@@ -35,10 +36,10 @@ from artifactstore.workers import parallel_map
 
 _Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
 
-SLICE = 500
 FILE_PREFIX = "FILE#"
 BLOB_PREFIX = "BLOB#"
 PART_PREFIX = "PART#"
+FILE_END = "FILE$"  # sorts after every "FILE#..." key
 # DynamoDB items hold at most 400 KB; a chunk stays well under it whatever its paths.
 MAX_CHUNK_BYTES = 200_000
 FILES_PER_CHUNK = 1000
@@ -47,14 +48,8 @@ _ENTRY_OVERHEAD = 90  # digest hex, size, flag and JSON punctuation per file
 
 
 def batch_save(items: Sequence[Model]) -> None:
-    """Batch-write many items, slices in parallel (each slice in 25-item requests)."""
-
-    def write(chunk: Sequence[Model]) -> None:
-        with type(chunk[0]).batch_write() as batch:
-            for item in chunk:
-                batch.save(item)
-
-    parallel_map(write, [items[i : i + SLICE] for i in range(0, len(items), SLICE)])
+    """Batch-write many items of one package, retried through throttling (``writes``)."""
+    write_items(FileChunkModel.Meta.table_name, puts=items)
 
 
 def encode_files(files: Sequence[FileEntry]) -> str:
@@ -81,19 +76,49 @@ def split_files(files: Sequence[FileEntry]) -> Iterator[Sequence[FileEntry]]:
         yield files[start:]
 
 
-def add_file_chunks(package_id: str, files: Sequence[FileEntry]) -> None:
-    """Write a complete list, sorted by path, as chunk items."""
+def add_file_chunks(package_id: str, files: Sequence[FileEntry], ttl: int | None = None) -> None:
+    """Write a complete list, sorted by path, as chunk items (with their draft's TTL)."""
     pk = item_key("PKG", package_id)
     batch_save(
         [
-            FileChunkModel(pk, FILE_PREFIX + run[0].path, files=encode_files(run))
+            FileChunkModel(pk, FILE_PREFIX + run[0].path, files=encode_files(run), ttl=ttl)
             for run in split_files(files)
         ]
     )
 
 
+def keep_file_chunks(package_id: str) -> None:
+    """Remove the TTL from a package's chunk items (it is being sealed: its file list is kept
+    forever). Only chunks still carrying one are rewritten; at most ``WRITERS_PER_PACKAGE``
+    at once, each update retried by botocore when throttled."""
+    pk = item_key("PKG", package_id)
+    keys = [
+        item.sk
+        for item in FileChunkModel.query(
+            pk,
+            FileChunkModel.sk.between(FILE_PREFIX, FILE_END),
+            filter_condition=FileChunkModel.ttl.exists(),
+            consistent_read=True,
+            attributes_to_get=["pk", "sk"],
+        )
+    ]
+
+    def keep(run: Sequence[str]) -> None:
+        for sk in run:
+            FileChunkModel(pk, sk).update(
+                actions=[FileChunkModel.ttl.remove()], condition=FileChunkModel.pk.exists()
+            )
+
+    per_writer = -(-len(keys) // WRITERS_PER_PACKAGE) if keys else 1
+    parallel_map(keep, [keys[i : i + per_writer] for i in range(0, len(keys), per_writer)])
+
+
 def add_part_items(
-    package_id: str, files: Sequence[FileEntry], declared: int, stale_before: datetime
+    package_id: str,
+    files: Sequence[FileEntry],
+    declared: int,
+    stale_before: datetime,
+    ttl: int | None = None,
 ) -> None:
     """Keep one part of a list sent in parts; a part sent twice writes the same items.
 
@@ -110,7 +135,7 @@ def add_part_items(
     if count > declared:
         raise _too_long(package_id, declared, count)
     for _ in range(5):
-        if _count_part(pk, f"{PART_PREFIX}{part}", count, declared, stale_before):
+        if _count_part(pk, f"{PART_PREFIX}{part}", count, declared, stale_before, ttl):
             break
         # Cancelled: find out why from what the transaction saw (read again, consistently).
         if _part_marked(pk, f"{PART_PREFIX}{part}"):
@@ -137,7 +162,7 @@ def add_part_items(
         raise StaleWrite(f"the parts of package {package_id} kept changing")
     batch_save(
         [
-            FilePartModel(pk, f"{PART_PREFIX}{part}#{n:06d}", files=encode_files(run))
+            FilePartModel(pk, f"{PART_PREFIX}{part}#{n:06d}", files=encode_files(run), ttl=ttl)
             for n, run in enumerate(split_files(files))
         ]
     )
@@ -152,7 +177,9 @@ def _too_long(package_id: str, declared: int, received: int) -> InvalidInput:
     )
 
 
-def _count_part(pk: str, marker: str, count: int, declared: int, stale_before: datetime) -> bool:
+def _count_part(
+    pk: str, marker: str, count: int, declared: int, stale_before: datetime, ttl: int | None
+) -> bool:
     """The counting transaction of ``add_part_items``; False when it was cancelled."""
     within: Condition = Or(
         PackageModel.parts_stored.does_not_exist(),
@@ -164,7 +191,8 @@ def _count_part(pk: str, marker: str, count: int, declared: int, stale_before: d
     try:
         with TransactWrite(connection=PackageModel._get_connection().connection) as tx:
             tx.save(
-                FilePartModel(pk, marker, files="[]"), condition=FilePartModel.sk.does_not_exist()
+                FilePartModel(pk, marker, files="[]", ttl=ttl),
+                condition=FilePartModel.sk.does_not_exist(),
             )
             tx.update(
                 PackageModel(pk, PKG_SK),
@@ -192,8 +220,9 @@ def _part_marked(pk: str, marker: str) -> bool:
 def read_parts(package_id: str) -> list[FileEntry]:
     """Every file of every part received, in no particular order (duplicates included)."""
     files: list[FileEntry] = []
+    # Consistent: the request completing a list reads the part it has just written.
     for item in FilePartModel.query(
-        item_key("PKG", package_id), FilePartModel.sk.startswith(PART_PREFIX)
+        item_key("PKG", package_id), FilePartModel.sk.startswith(PART_PREFIX), consistent_read=True
     ):
         files.extend(decode_files(item.files))
     return files
@@ -212,10 +241,7 @@ def delete_parts(package_id: str) -> None:
             attributes_to_get=["pk", "sk"],
         )
     )
-    for start in range(0, len(items), SLICE):
-        with FilePartModel.batch_write() as batch:
-            for item in items[start : start + SLICE]:
-                batch.delete(item)
+    write_items(FilePartModel.Meta.table_name, deletes=items)
     try:
         PackageModel(pk, PKG_SK).update(
             actions=[PackageModel.parts_stored.remove()], condition=PackageModel.pk.exists()
@@ -225,7 +251,9 @@ def delete_parts(package_id: str) -> None:
             raise
 
 
-def add_blob_buckets(package_id: str, blobs: Mapping[str, int], verified_hex: set[str]) -> None:
+def add_blob_buckets(
+    package_id: str, blobs: Mapping[str, int], verified_hex: set[str], ttl: int | None = None
+) -> None:
     """Write the distinct blobs, by digest, in buckets; those already held start out verified.
 
     Only the writer of the file list calls this, before ``files_complete`` is set: the verifier
@@ -246,6 +274,7 @@ def add_blob_buckets(package_id: str, blobs: Mapping[str, int], verified_hex: se
                     for h in run
                 },
                 seen={},
+                ttl=ttl,
             )
         )
     batch_save(items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -72,6 +73,7 @@ class KeyClaimModel(_Item):
 
     package_id = UnicodeAttribute()
     content_digest = UnicodeAttribute()
+    ttl = NumberAttribute(null=True)  # its draft's TTL; removed when the package seals
 
 
 class PackageModel(_Item):
@@ -126,6 +128,7 @@ class FileChunkModel(_Item):
     """
 
     files = UnicodeAttribute()  # JSON: [[path, size, digest hex, 0|1 executable], ...]
+    ttl = NumberAttribute(null=True)  # its draft's TTL; removed when the package seals
 
 
 class FilePartModel(_Item):
@@ -136,6 +139,7 @@ class FilePartModel(_Item):
     """
 
     files = UnicodeAttribute()  # the same JSON as a file chunk, in the order sent
+    ttl = NumberAttribute(null=True)  # its draft's TTL (parts are deleted once the list is whole)
 
 
 class BlobBucketModel(_Item):
@@ -148,6 +152,8 @@ class BlobBucketModel(_Item):
     size = MapAttribute[str, Any]()  # hex -> size in bytes
     status = MapAttribute[str, Any]()  # hex -> pending | verified | rejected
     seen = MapAttribute[str, Any]()  # hex -> the digest a rejected upload actually had
+    # Its draft's TTL, kept after sealing: a sealed package reads no bucket (all verified).
+    ttl = NumberAttribute(null=True)
 
 
 class BundleModel(_Item):
@@ -214,6 +220,16 @@ def _subclasses(model: type[Model]) -> list[type[Model]]:
     for sub in model.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found
+
+
+# DynamoDB deletes a draft's items this long after the draft expired (``expires_at``).
+TTL_AFTER_EXPIRY = timedelta(days=30)
+
+
+def draft_ttl(expires_at: datetime) -> int:
+    """The TTL (epoch seconds) of a draft expiring at ``expires_at``: its package item, key
+    claim and child items all carry it, so DynamoDB deletes them together."""
+    return int((expires_at + TTL_AFTER_EXPIRY).timestamp())
 
 
 def item_key(*parts: Any) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from artifactstore.catalog import file_lists
+from artifactstore.catalog.models import draft_ttl
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 from artifactstore.domain.packages import PackageRecord, PackageState
@@ -36,7 +37,11 @@ def add_part(svc: Services, record: PackageRecord, files: Sequence[FileEntry]) -
     # Path rules and one size per digest, within the part; across parts at completion.
     Manifest.build(record.producer, record.idempotency_key, record.schema, {}, files)
     file_lists.add_part_items(
-        record.package_id, files, record.file_count, svc.clock() - WRITER_STALE_AFTER
+        record.package_id,
+        files,
+        record.file_count,
+        svc.clock() - WRITER_STALE_AFTER,
+        draft_ttl(record.expires_at),
     )
 
 
@@ -72,8 +77,9 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
         file_lists.delete_parts(record.package_id)
         file_lists.release_file_list(record.package_id, writer)
         raise
-    file_lists.add_file_chunks(record.package_id, files)
-    file_lists.add_blob_buckets(record.package_id, blobs, held)
+    ttl = draft_ttl(record.expires_at)
+    file_lists.add_file_chunks(record.package_id, files, ttl)
+    file_lists.add_blob_buckets(record.package_id, blobs, held, ttl)
     done = file_lists.finish_file_list(
         record.package_id,
         writer,

@@ -170,14 +170,24 @@ def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
                 return _new_draft(svc, request, manifest, backend, fingerprint, None)
             except KeyTaken:
                 continue
-        existing = svc.catalog.get_package(claim[0])
-        if existing.state is PackageState.EXPIRED:
+        existing = _claimed(svc, claim[0])
+        if existing is None or existing.state is PackageState.EXPIRED:
+            # Expired, or gone: DynamoDB's TTL deleted the package item (a month after its
+            # draft expired) but a claim may outlive it. Either way the key is free again.
             try:
-                return _new_draft(svc, request, manifest, backend, fingerprint, existing.package_id)
+                return _new_draft(svc, request, manifest, backend, fingerprint, claim[0])
             except StaleWrite:
                 continue
         return _existing(svc, existing, fingerprint, manifest, request)
     raise Conflict("the idempotency key is being claimed concurrently; retry", code="busy")
+
+
+def _claimed(svc: Services, package_id: str) -> PackageRecord | None:
+    """The package a key claim names; None when it is gone (deleted by its TTL)."""
+    try:
+        return svc.catalog.get_package(package_id)
+    except NotFound:
+        return None
 
 
 def _check_storable_paths(manifest: Manifest) -> None:
@@ -252,7 +262,9 @@ def _new_draft(
     if request.in_parts:
         file_lists.add_part(svc, record, manifest.files)
         return CreateOutcome(record, True, False, [], None, 0)
-    svc.catalog.add_files(record.package_id, manifest.files, verified_hex=present)
+    svc.catalog.add_files(
+        record.package_id, manifest.files, verified_hex=present, expires_at=record.expires_at
+    )
     svc.catalog.mark_files_complete(record.package_id)
     record.files_complete = True
     missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
