@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from artifactstore.adapters.storage_local import LocalFilesStorage, Notify, signing_key_for
+from artifactstore.adapters.local_signing import signing_key_for
+from artifactstore.adapters.storage_local import LocalFilesStorage, Notify
 from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.errors import ConfigurationError
 from artifactstore.ports import BlobStorage

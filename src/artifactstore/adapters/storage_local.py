@@ -2,7 +2,7 @@
 
 Uploads arrive over HTTP through URLs our own API serves (``/local-storage/{key}``), signed with
 HMAC-SHA256 over method, key, size and expiry, so clients use one code path for both backends.
-The signing key must be a real secret (``signing_key_for``): whoever holds it can read every
+The signing key must be a real secret (``local_signing.signing_key_for``): whoever holds it can read every
 blob and write uploads of any size. A URL never lives longer than ``url_ttl``, whatever expiry
 it names.
 
@@ -39,7 +39,7 @@ from artifactstore.adapters import local_files
 from artifactstore.domain.digests import Digest, StreamingHasher
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import AuthError, ConfigurationError, Conflict, InvalidInput, NotFound
+from artifactstore.errors import AuthError, Conflict, InvalidInput, NotFound
 from artifactstore.ports import (
     OpenUpload,
     UploadPart,
@@ -59,39 +59,6 @@ OCTET_STREAM = "application/octet-stream"
 _KEY_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
 Notify = Callable[[str, int], None]
-
-# The example key of ``.env.example`` and the key local development uses when none is set.
-DEV_SIGNING_KEY = "local-dev-signing-key"
-MIN_SIGNING_KEY_BYTES = 32
-SIGNING_KEY_VARIABLE = "ARTIFACTSTORE_LOCAL_SIGNING_KEY"
-LOCAL_DEV_VARIABLE = "ARTIFACTSTORE_LOCAL_DEV"
-
-
-def signing_key_for(configured: str | None, *, local_dev: bool) -> bytes:
-    """The key to sign local-storage URLs with; ``ConfigurationError`` for a weak one.
-
-    Outside local development (``make dev``, ``make demo``, the tests: they set
-    ``ARTIFACTSTORE_LOCAL_DEV=1``) the key must be set, must not be the published example and
-    must hold at least 32 bytes. Local development takes any key, and the example when none.
-    """
-    if local_dev:
-        return (configured or DEV_SIGNING_KEY).encode()
-    fix = (
-        f"set {SIGNING_KEY_VARIABLE} to a secret of at least {MIN_SIGNING_KEY_BYTES} bytes "
-        "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or "
-        f"{LOCAL_DEV_VARIABLE}=1 for local development only"
-    )
-    if not configured:
-        problem = f"{SIGNING_KEY_VARIABLE} is not set"
-    elif configured == DEV_SIGNING_KEY:
-        problem = f"{SIGNING_KEY_VARIABLE} is the published example key"
-    elif len(configured.encode()) < MIN_SIGNING_KEY_BYTES:
-        problem = f"{SIGNING_KEY_VARIABLE} is shorter than {MIN_SIGNING_KEY_BYTES} bytes"
-    else:
-        return configured.encode()
-    raise ConfigurationError(
-        f"{problem}: anyone could forge the local backend's storage URLs; {fix}"
-    )
 
 
 class LocalFilesStorage:
