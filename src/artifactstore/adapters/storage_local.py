@@ -2,9 +2,9 @@
 
 Uploads arrive over HTTP through URLs our own API serves (``/local-storage/{key}``), signed with
 HMAC-SHA256 over method, key, size and expiry, so clients use one code path for both backends.
-The signing key must be a real secret (``local_signing.signing_key_for``): whoever holds it can read every
-blob and write uploads of any size. A URL never lives longer than ``url_ttl``, whatever expiry
-it names.
+The signing key must be a real secret (``local_signing.signing_key_for``): whoever holds it
+can read every blob and write uploads of any size. A URL never lives longer than ``url_ttl``,
+whatever expiry it names.
 
 Every write goes to a temp file in the target's folder, is fsynced and published with
 ``os.link``, which fails when the name exists: blobs and manifests are write-once even between
