@@ -18,6 +18,7 @@ import yaml
 
 from artifactstore.catalog.models import (
     BlobBucketModel,
+    BundleModel,
     FileChunkModel,
     FilePartModel,
     KeyClaimModel,
@@ -52,7 +53,8 @@ def test_the_ttl_attribute_is_the_tables() -> None:
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
     spec = template["Resources"]["CatalogTable"]["Properties"]["TimeToLiveSpecification"]
     assert spec == {"AttributeName": "ttl", "Enabled": True}
-    for model in (PackageModel, KeyClaimModel, FileChunkModel, BlobBucketModel, FilePartModel):
+    models = (PackageModel, KeyClaimModel, FileChunkModel, BlobBucketModel, FilePartModel)
+    for model in (*models, BundleModel):
         assert model.ttl.attr_name == "ttl"
 
 
@@ -98,6 +100,25 @@ def test_parts_of_a_list_carry_the_drafts_ttl(cfg: Configured) -> None:
     ttl = PackageModel.get(pk, "PKG", consistent_read=True).ttl
     assert _claim_ttl(key) == ttl
     assert _ttls(pk, "PART#", FilePartModel) == [ttl, ttl]  # the marker and the part
+
+
+def test_a_bundle_carries_its_drafts_ttl(cfg: Configured) -> None:
+    h = Harness.start(cfg)
+    files = {f"b{i}": f"{uuid.uuid4()}".encode() for i in range(3)}
+    key = str(uuid.uuid4())
+    created = h.create(key, files, bundle_below=1024)
+    assert created.status_code == 201, created.text
+    package_id = created.json()["package_id"]
+    asked = h.client.post(
+        f"/packages/{package_id}/bundles",
+        json={"blobs": [digest_of(d) for d in files.values()]},
+        headers=AUTH,
+    )
+    assert asked.status_code == 201, asked.text
+    pk = f"PKG#{package_id}"
+    ttl = PackageModel.get(pk, "PKG", consistent_read=True).ttl
+    assert ttl is not None
+    assert _ttls(pk, "BUNDLE#", BundleModel) == [ttl]
 
 
 @pytest.mark.parametrize("content", ["same", "different"])

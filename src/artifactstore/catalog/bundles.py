@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
 
-from artifactstore.catalog.models import BundleModel, item_key
+from artifactstore.catalog.models import BundleModel, draft_ttl, item_key
 from artifactstore.catalog.support import CatalogTable
 
 BUNDLE_PREFIX = "BUNDLE#"
@@ -17,13 +18,22 @@ class BundleStore(CatalogTable):
     """``sk=BUNDLE#<bundle id>`` items of a package."""
 
     def put_bundle(
-        self, package_id: str, bundle_id: str, members: Sequence[tuple[str, int]]
+        self,
+        package_id: str,
+        bundle_id: str,
+        members: Sequence[tuple[str, int]],
+        draft_expires_at: datetime | None = None,
     ) -> None:
-        """Record a bundle's members (hex, size) in order; the same bundle again is harmless."""
+        """Record a bundle's members (hex, size) in order; the same bundle again is harmless.
+
+        The item carries its draft's TTL and keeps it after sealing, like the blob buckets:
+        only the verifier reads it, and no message outlives SQS's 14 days.
+        """
         BundleModel(
             item_key("PKG", package_id),
             BUNDLE_PREFIX + bundle_id,
             members=json.dumps([[h, n] for h, n in members], separators=(",", ":")),
+            ttl=draft_ttl(draft_expires_at) if draft_expires_at else None,
         ).save()
 
     def get_bundle(self, package_id: str, bundle_id: str) -> list[tuple[str, int]] | None:

@@ -160,6 +160,7 @@ class BundleModel(_Item):
     """``pk=PKG#<id>``, ``sk=BUNDLE#<bundle id>``: the members of one bundle, in byte order."""
 
     members = UnicodeAttribute()  # JSON: [[digest hex, size], ...]
+    ttl = NumberAttribute(null=True)  # its draft's TTL, kept after sealing (as the buckets')
 
 
 class BlobModel(_Item):

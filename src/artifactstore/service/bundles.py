@@ -69,7 +69,7 @@ def request_bundle(svc: Services, package_id: str, digests: Sequence[object]) ->
             details={"size": size, "limit": BUNDLE_MAX_BYTES},
         )
     name = bundle_id([d for d, _ in kept])
-    svc.catalog.put_bundle(package_id, name, [(d.hex, n) for d, n in kept])
+    svc.catalog.put_bundle(package_id, name, [(d.hex, n) for d, n in kept], record.expires_at)
     target = svc.storage(record.backend).bundle_target(package_id, name, size)
     return BundleOutcome([d for d, _ in kept], name, size, target)
 
