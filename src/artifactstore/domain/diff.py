@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.paths import utf8_sort_key
 from artifactstore.domain.schemas import json_pointer
 
@@ -18,28 +19,11 @@ _ABSENT = object()
 
 
 @dataclass(frozen=True, slots=True)
-class FileSide:
-    """One side of a file in a diff: its size, digest and executable bit."""
-
-    path: str
-    size: int
-    digest: str
-    executable: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """Path, size and digest; ``executable`` only when true, as in a manifest."""
-        entry: dict[str, Any] = {"path": self.path, "size": self.size, "digest": self.digest}
-        if self.executable:
-            entry["executable"] = True
-        return entry
-
-
-@dataclass(frozen=True, slots=True)
 class FileChange:
     """A path present on both sides whose digest (or only its executable bit) differs."""
 
-    old: FileSide
-    new: FileSide
+    old: FileEntry
+    new: FileEntry
 
     @property
     def path(self) -> str:
@@ -92,8 +76,8 @@ class FieldChange:
 class ManifestDiff:
     """Everything that differs between two manifests (``old`` → ``new``)."""
 
-    added: list[FileSide] = field(default_factory=list)
-    removed: list[FileSide] = field(default_factory=list)
+    added: list[FileEntry] = field(default_factory=list)
+    removed: list[FileEntry] = field(default_factory=list)
     changed: list[FileChange] = field(default_factory=list)
     mode_changed: list[FileChange] = field(default_factory=list)
     metadata: list[FieldChange] = field(default_factory=list)
@@ -149,14 +133,8 @@ class ManifestDiff:
         }
 
 
-def _sides(manifest: Mapping[str, Any]) -> dict[str, FileSide]:
-    files = manifest.get("files") or []
-    return {
-        f["path"]: FileSide(
-            f["path"], int(f["size"]), str(f["digest"]), f.get("executable") is True
-        )
-        for f in files
-    }
+def _sides(manifest: Mapping[str, Any]) -> dict[str, FileEntry]:
+    return {f["path"]: FileEntry.from_json(f) for f in manifest.get("files") or []}
 
 
 def diff_manifests(old: Mapping[str, Any], new: Mapping[str, Any]) -> ManifestDiff:

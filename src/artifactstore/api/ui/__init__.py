@@ -75,7 +75,7 @@ def _env() -> Any:
         lstrip_blocks=True,
     )
     env.filters["size"] = human_size
-    env.filters["short"] = lambda d: (d or "")[:19] + "…" if d and len(d) > 20 else d or ""
+    env.filters["short"] = lambda d: str(d)[:19] + "…" if d and len(str(d)) > 20 else str(d or "")
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
     env.filters["q"] = lambda v: quote(str(v), safe="/")
     env.filters["signed"] = lambda n: f"+{human_size(n)}" if n > 0 else f"-{human_size(-n)}"
