@@ -83,7 +83,7 @@ CALLS: dict[str, set[Action]] = {
 }
 
 _RENEW = (
-    "renewing an expiring blob (s3_support._renew), recorded for the API; the verifier "
+    "renewing an expiring blob (protection._renew), recorded for the API; the verifier "
     "reaches the same code through protect_held"
 )
 _ABORT = "s3transfer aborts a managed multipart copy (over 5 GiB) that failed"
@@ -92,7 +92,7 @@ NOT_RECORDED: dict[str, dict[Action, str]] = {
     "ApiFunction": {
         ("s3:GetObjectVersion", OBJECTS): (
             "a renewal that raced a kept class's protection reads the copied version's lock "
-            "(s3_support._kept_meanwhile: HeadObject with VersionId)"
+            "(protection._kept_meanwhile: HeadObject with VersionId)"
         ),
         ("s3:AbortMultipartUpload", OBJECTS): _ABORT,
     },

@@ -52,7 +52,7 @@ class ServiceSettings(BaseSettings):
     )
     # Signs the local backend's storage URLs. Required (32+ bytes, not the example key) when a
     # route names `local`, except under local development: `make dev`, `make demo` and the
-    # tests set ARTIFACTSTORE_LOCAL_DEV=1 (see local_signing.signing_key_for).
+    # tests set ARTIFACTSTORE_LOCAL_DEV=1 (see adapters/local/signing.py).
     local_signing_key: SecretStr | None = Field(None, alias="ARTIFACTSTORE_LOCAL_SIGNING_KEY")
     local_dev: bool = Field(False, alias="ARTIFACTSTORE_LOCAL_DEV")
     event_bus_name: str = Field("artifactstore", alias="ARTIFACTSTORE_EVENT_BUS_NAME")

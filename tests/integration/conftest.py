@@ -13,7 +13,7 @@ import pytest
 from localdev.provision import provision
 from localdev.stack import LocalStack
 
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.service.context import Services
 from artifactstore.service.factory import services
 from artifactstore.settings import service_settings

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from artifactstore.adapters.dynamodb.catalog import DynamoCatalog
+from artifactstore.ports.catalog import Catalog
+
 Answer = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]] | None]
 
 
@@ -57,3 +60,9 @@ class DynamoCalls:
 def throttled(code: str = "ProvisionedThroughputExceededException") -> tuple[int, dict[str, Any]]:
     """The answer DynamoDB gives a request over a partition's (or the table's) throughput."""
     return 400, {"Error": {"Code": code, "Message": "Throughput exceeds the current capacity"}}
+
+
+def catalog_client(catalog: Catalog) -> Any:
+    """The botocore DynamoDB client under the DynamoDB catalog adapter."""
+    assert isinstance(catalog, DynamoCatalog)
+    return catalog._connection().client

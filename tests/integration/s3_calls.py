@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.s3.storage import S3Storage
 
 
 class S3Calls:

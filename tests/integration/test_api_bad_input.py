@@ -13,6 +13,7 @@ from localdev.stack import LocalStack
 
 from artifactstore.api.app import MAX_BODY_BYTES
 from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.tokens import ADMIN
 from artifactstore.errors import InvalidInput
 from artifactstore.service import packages
 from artifactstore.service.factory import services
@@ -222,7 +223,7 @@ def test_more_than_100000_files_are_refused(api: Api) -> None:
     )
     before = api.stored()
     with pytest.raises(InvalidInput) as caught:
-        packages.create_or_resume(services(), request)
+        packages.create_or_resume(services(), ADMIN, request)
     assert caught.value.code == "too_many_files"
     assert api.stored() == before
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from localdev.stack import LocalStack
 
-from artifactstore.adapters.storage_local import LocalFilesStorage
+from artifactstore.adapters.local.storage import LocalFilesStorage
 from artifactstore.domain.digests import Digest
-from artifactstore.ports import upload_key
+from artifactstore.domain.keys import upload_key
 from artifactstore.service.factory import services
 from artifactstore.settings import service_settings
 from tests.integration import api_support

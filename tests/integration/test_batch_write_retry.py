@@ -16,13 +16,15 @@ from typing import Any
 import boto3
 import pytest
 
-from artifactstore.catalog import file_lists, writes
-from artifactstore.catalog.models import FilePartModel
-from artifactstore.catalog.writes import Backoff, Busy
+from artifactstore.adapters.dynamodb import file_list_items as file_lists
+from artifactstore.adapters.dynamodb import writes
+from artifactstore.adapters.dynamodb.models import FilePartModel
+from artifactstore.adapters.dynamodb.writes import Backoff
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
+from artifactstore.ports.catalog import Busy
 from tests.integration.conftest import Configured
-from tests.integration.dynamodb_calls import DynamoCalls, throttled
+from tests.integration.dynamodb_calls import DynamoCalls, catalog_client, throttled
 from tests.integration.flow import AUTH, Harness, expected_manifest_digest, run_metadata
 from tests.integration.test_file_parts import first_part
 
@@ -64,7 +66,7 @@ class HotPartition:
         self.script = list(script)  # "throttle" | "half" | "throttle_always"
         self.plain = boto3.client("dynamodb")
         self.batch_sizes: list[int] = []
-        self.calls = DynamoCalls(cfg.svc.catalog._connection().client, self.answer)
+        self.calls = DynamoCalls(catalog_client(cfg.svc.catalog), self.answer)
 
     def answer(self, operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
         if operation != "BatchWriteItem":

@@ -16,12 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.domain.bundles import BUNDLE_MAX_BYTES, bundle_id
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import InvalidInput, StorageError
-from artifactstore.ports import (
+from artifactstore.domain.keys import (
     blob_key,
     bundle_key,
     parse_bundle_key,
@@ -29,7 +27,10 @@ from artifactstore.ports import (
     require_upload_key,
     upload_key,
 )
+from artifactstore.domain.retention import RetentionClass
+from artifactstore.errors import InvalidInput, StorageError
 from artifactstore.service.bundle_verification import READ_CHUNK, read_members
+from artifactstore.service.targets import target_json
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of, expected_manifest_digest, run_metadata
 from tests.integration.s3_calls import S3Calls
@@ -70,7 +71,7 @@ def bundle(
     )
     backend = cfg.svc.catalog.get_package(package_id).backend
     total = sum(map(len, blobs)) if size is None else size
-    return cfg.svc.storage(backend).bundle_target(package_id, name, total).to_json()
+    return target_json(cfg.svc.storage(backend).bundle_target(package_id, name, total))
 
 
 def statuses(h: Harness, package_id: str) -> dict[str, tuple[str, str | None]]:
@@ -203,7 +204,7 @@ def test_a_bundle_for_nothing_expected_is_deleted_and_stores_nothing(
     backend = configured.svc.catalog.get_package(package_id).backend
     storage = configured.svc.storage(backend)
     name = bundle_id([Digest.parse(digest_of(b)) for b in blobs])  # never recorded
-    target = storage.bundle_target(package_id, name, sum(map(len, blobs))).to_json()
+    target = target_json(storage.bundle_target(package_id, name, sum(map(len, blobs))))
     h.upload(target, b"".join(blobs))
     assert h.pump() == 1
 
@@ -276,7 +277,7 @@ def test_bundle_targets_sign_the_bundle_size_and_refuse_too_big(configured: Conf
     query = parse_qs(urlsplit(target.url).query)
     if "sig" not in query:  # S3: size and type are signed, so S3 refuses any other PUT
         assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
-    wire = target.to_json()
+    wire = target_json(target)
     assert wire["digest"] == f"bundle:{name}" and wire["url"] == target.url
     assert wire["method"] == "PUT"
     with pytest.raises(InvalidInput) as refused:

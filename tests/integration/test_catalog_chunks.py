@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from artifactstore.catalog import file_lists
+from artifactstore.adapters.dynamodb import file_list_items as file_lists
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus

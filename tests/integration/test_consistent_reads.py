@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Configured
-from tests.integration.dynamodb_calls import Call, DynamoCalls
+from tests.integration.dynamodb_calls import Call, DynamoCalls, catalog_client
 from tests.integration.flow import (
     AUTH,
     Harness,
@@ -34,7 +34,7 @@ READS = {"Query", "GetItem", "BatchGetItem", "Scan"}
 
 @pytest.fixture
 def dynamo(cfg: Configured) -> Iterator[DynamoCalls]:
-    recorder = DynamoCalls(cfg.svc.catalog._connection().client)
+    recorder = DynamoCalls(catalog_client(cfg.svc.catalog))
     yield recorder
     recorder.close()
 

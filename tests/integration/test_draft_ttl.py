@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from artifactstore.catalog.models import (
+from artifactstore.adapters.dynamodb.models import (
     BlobBucketModel,
     BundleModel,
     FileChunkModel,

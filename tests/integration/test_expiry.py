@@ -6,9 +6,9 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
-from artifactstore.catalog.models import PackageModel
+from artifactstore.adapters.dynamodb.models import PackageModel
 from artifactstore.domain.digests import Digest
-from artifactstore.ports import upload_key
+from artifactstore.domain.keys import upload_key
 from artifactstore.service.sealing import run_maintenance
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of

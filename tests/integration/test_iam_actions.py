@@ -22,10 +22,10 @@ import httpx
 import pytest
 from localdev.stack import LocalStack
 
-from artifactstore.adapters.storage_s3 import S3Storage
-from artifactstore.catalog.dynamodb import OUTBOX
-from artifactstore.catalog.models import PackageModel, item_key
-from artifactstore.catalog.support import PKG_SK
+from artifactstore.adapters.dynamodb.catalog import OUTBOX
+from artifactstore.adapters.dynamodb.models import PackageModel, item_key
+from artifactstore.adapters.dynamodb.support import PKG_SK
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.errors import Conflict
 from artifactstore.service.factory import services
 from tests.iam_needs import CALLS, Action

@@ -15,13 +15,13 @@ from localdev.config import DevConfig
 from localdev.dev import DevStack
 from localdev.stack import LocalStack
 
+from artifactstore.adapters.local.storage import LocalFilesStorage
 from artifactstore.adapters.storage_factory import build_storages
-from artifactstore.adapters.storage_local import LocalFilesStorage
 from artifactstore.domain.digests import Digest, hash_stream
+from artifactstore.domain.keys import blob_key, upload_key
 from artifactstore.domain.packages import BlobStatus
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, ConfigurationError, Conflict, InvalidInput, NotFound
-from artifactstore.ports import blob_key, upload_key
 from artifactstore.service import verification
 from artifactstore.service.verification import verify_upload
 from artifactstore.settings import ServiceSettings

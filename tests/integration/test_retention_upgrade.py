@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx
 import pytest
 
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import blob_key
 from artifactstore.domain.protection import LOCK_SLACK, Protection, needs_upgrade
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.ports import blob_key
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of, run_metadata
 from tests.integration.s3_calls import S3Calls

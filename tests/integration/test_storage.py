@@ -22,13 +22,14 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from artifactstore.adapters.storage_local import LocalFilesStorage
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.local.storage import LocalFilesStorage
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.api.local_storage import local_storage_router
 from artifactstore.domain.digests import Digest, hash_stream
+from artifactstore.domain.keys import blob_key, manifest_key, upload_key
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import ArtifactStoreError, InvalidInput, NotFound
-from artifactstore.ports import BlobStorage, UploadTarget, blob_key, manifest_key, upload_key
+from artifactstore.ports.storage import BlobStorage, UploadTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

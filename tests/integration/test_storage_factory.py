@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from artifactstore.adapters.local.storage import LocalFilesStorage
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.adapters.storage_factory import build_storages
-from artifactstore.adapters.storage_local import LocalFilesStorage
-from artifactstore.adapters.storage_s3 import S3Storage
 from artifactstore.errors import ConfigurationError
 from artifactstore.settings import ServiceSettings
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from artifactstore.adapters.storage_local import LocalFilesStorage
+from artifactstore.adapters.local.storage import LocalFilesStorage
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import blob_key, manifest_key, upload_key
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, InvalidInput
-from artifactstore.ports import blob_key, manifest_key, upload_key
 
 EPHEMERAL = RetentionClass("ephemeral", expire_days=14)
 NOW = 1_800_000_000.0

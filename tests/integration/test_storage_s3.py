@@ -12,17 +12,18 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from artifactstore.adapters.s3_support import (
+from artifactstore.adapters.s3.presigning import (
     MAX_OBJECT_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
     part_size_for,
 )
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import blob_key, manifest_key
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import InvalidInput, StorageError
-from artifactstore.ports import UploadTarget, blob_key, manifest_key
+from artifactstore.ports.storage import UploadTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -24,11 +24,11 @@ from botocore.exceptions import ClientError
 from localdev.stack import LocalStack
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
-from artifactstore.catalog.models import PackageModel, item_key
-from artifactstore.catalog.support import PKG_SK
+from artifactstore.adapters.dynamodb.models import PackageModel, item_key
+from artifactstore.adapters.dynamodb.support import PKG_SK
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import upload_key
 from artifactstore.errors import StorageError
-from artifactstore.ports import upload_key
 from artifactstore.service.verification import NotReadyYet
 from tests.integration.aws_actions import Recorder
 from tests.integration.conftest import Configured, configured_for

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import blob_key
 from artifactstore.domain.packages import BlobStatus
-from artifactstore.ports import blob_key
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of
 from tests.integration.s3_calls import S3Calls

@@ -305,7 +305,7 @@ def test_stateful_resources_are_kept_unless_the_first_create_fails(
 
 
 def test_botocore_models_the_conditional_copy_the_adapter_sends() -> None:
-    """``CopyObject(IfNoneMatch="*")`` (storage_s3) needs a botocore whose S3 model has it;
+    """``CopyObject(IfNoneMatch="*")`` (adapters/s3) needs a botocore whose S3 model has it;
     pyproject's boto3 floor is a release that does (docs/deploy.md)."""
     import botocore.session
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from artifactstore.adapters.local_signing import signing_key_for
-from artifactstore.adapters.storage_local import LocalFilesStorage, Notify
-from artifactstore.adapters.storage_s3 import S3Storage
+from artifactstore.adapters.local.signing import signing_key_for
+from artifactstore.adapters.local.storage import LocalFilesStorage, Notify
+from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.errors import ConfigurationError
-from artifactstore.ports import BlobStorage
+from artifactstore.ports.storage import BlobStorage
 from artifactstore.settings import ServiceSettings
 
 

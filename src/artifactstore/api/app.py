@@ -91,13 +91,12 @@ def create_app() -> FastAPI:
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
         """Liveness, and the versions of what the service runs on."""
-        import boto3
-        import pynamodb
+        from importlib.metadata import version
 
         return {
             "status": "ok",
             "version": __version__,
-            "stack": {"boto3": boto3.__version__, "pynamodb": pynamodb.__version__},
+            "stack": {"boto3": version("boto3"), "pynamodb": version("pynamodb")},
         }
 
     app.include_router(routes_schemas.router)
@@ -111,7 +110,7 @@ def create_app() -> FastAPI:
 
 
 def _mount_local_storage(app: FastAPI) -> None:
-    from artifactstore.adapters.storage_local import LocalFilesStorage
+    from artifactstore.adapters.local.storage import LocalFilesStorage
     from artifactstore.api.local_storage import local_storage_router
     from artifactstore.errors import ConfigurationError
     from artifactstore.service.factory import services

@@ -1,46 +1,24 @@
-"""Bearer tokens with scopes (read, write, admin), optionally bound to producers."""
+"""Bearer tokens at the HTTP edge: the admin token (compared in constant time) or an issued one."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from fastapi import Depends, Request
 
 from artifactstore.api.errors import AuthError
-from artifactstore.catalog.models import TokenModel
+from artifactstore.domain import tokens as access
+from artifactstore.domain.tokens import Caller
+from artifactstore.service import tokens
 from artifactstore.service.context import Services
 from artifactstore.service.factory import services
 from artifactstore.settings import service_settings
 
-SCOPES = ("read", "write", "admin")
-_IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write", "read"}, "read": {"read"}}
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who called: granted scopes and, when bound, the producers they cover."""
-
-    name: str
-    scopes: frozenset[str]
-    producers: frozenset[str] | None
-
-    def require_producer(self, producer: str) -> None:
-        """403 unless the token covers ``producer``."""
-        if self.producers is not None and producer not in self.producers:
-            raise AuthError(
-                f"token {self.name!r} does not cover producer {producer!r}", code="forbidden"
-            )
-
-
-def token_hash(token: str) -> str:
-    """SHA-256 of a token: only this is ever stored."""
-    return hashlib.sha256(token.encode()).hexdigest()
+# A route's caller: who called, with which scopes, covering which producers.
+Principal = Caller
 
 
 def _admin_token_hash() -> bytes | None:
@@ -75,12 +53,8 @@ def authenticate(svc: Services, header: str | None) -> Principal:
     admin = _admin_token_hash()
     given = hashlib.sha256(token.encode()).digest()
     if admin is not None and hmac.compare_digest(given, admin):
-        return Principal("admin", frozenset(_IMPLIED["admin"]), None)
-    issued = svc.catalog.find_token(token_hash(token))
-    if issued is None:
-        raise AuthError("unknown or revoked token")
-    scopes = frozenset(s for scope in issued.scopes for s in _IMPLIED.get(scope, ()))
-    return Principal(issued.name, scopes, frozenset(issued.producers) if issued.producers else None)
+        return access.ADMIN
+    return tokens.caller_for(svc, token)
 
 
 def require(scope: str) -> Callable[[Request], Principal]:
@@ -98,28 +72,3 @@ def require(scope: str) -> Callable[[Request], Principal]:
 READ = Depends(require("read"))
 WRITE = Depends(require("write"))
 ADMIN = Depends(require("admin"))
-
-
-def issue_token(
-    svc: Services, name: str, scopes: list[str], producers: list[str] | None
-) -> dict[str, object]:
-    """Create a token; the secret is returned once and only its hash is kept."""
-    secret = "as_" + secrets.token_urlsafe(32)
-    token_id = str(uuid.uuid4())
-    svc.catalog.put_token(
-        token_hash(secret),
-        TokenModel(
-            token_id=token_id,
-            name=name,
-            scopes=scopes,
-            producers=producers or None,
-            created_at=svc.clock(),
-        ),
-    )
-    return {
-        "token_id": token_id,
-        "name": name,
-        "scopes": scopes,
-        "producers": producers,
-        "token": secret,
-    }

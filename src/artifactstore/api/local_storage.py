@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from artifactstore.adapters.storage_local import OCTET_STREAM, LocalFilesStorage
+from artifactstore.adapters.local.storage import OCTET_STREAM, LocalFilesStorage
 from artifactstore.errors import InvalidInput, NotFound
 
 _BLOCK = 1 << 20

@@ -53,7 +53,6 @@ def _bundle_view(bundled: list[tuple[str, int]]) -> list[dict[str, Any]]:
 )
 def create_package(body: PackageBody, response: Response, principal: Writer) -> dict[str, Any]:
     """Create a draft (201), resume it or reuse the sealed package (200), or 409."""
-    principal.require_producer(body.producer)
     request = packages.NewPackage(
         producer=body.producer,
         idempotency_key=body.idempotency_key,
@@ -67,7 +66,7 @@ def create_package(body: PackageBody, response: Response, principal: Writer) -> 
         file_count=body.file_count,
         bundle_below=body.bundle_below,
     )
-    outcome = packages.create_or_resume(services(), request)
+    outcome = packages.create_or_resume(services(), principal, request)
     response.status_code = 201 if outcome.created else 200
     return _created_view(outcome, bundles=body.bundle_below > 0)
 
@@ -77,9 +76,10 @@ def add_files(package_id: str, body: FilesPartBody, principal: Writer) -> dict[s
     """Add a part of a file list too big for one request; ``complete`` closes the list and
     answers with the first upload targets (idempotent: a part sent twice changes nothing)."""
     svc = services()
-    principal.require_producer(svc.catalog.get_package(package_id).producer)
     files = [FileEntry.from_json(f.model_dump()) for f in body.files]
-    outcome = packages.add_files_part(svc, package_id, files, body.complete, body.bundle_below)
+    outcome = packages.add_files_part(
+        svc, principal, package_id, files, body.complete, body.bundle_below
+    )
     return _created_view(outcome, bundles=body.bundle_below > 0)
 
 
@@ -122,8 +122,7 @@ def get_upload_targets(
     """Fresh upload targets for blobs still missing, a page at a time; with ``bundle_below``,
     the smaller ones are listed in ``bundle_blobs`` for bundles instead."""
     svc = services()
-    principal.require_producer(svc.catalog.get_package(package_id).producer)
-    page = targets.upload_targets(svc, package_id, cursor, bundle_below)
+    page = targets.upload_targets(svc, principal, package_id, cursor, bundle_below)
     view = {
         "upload_targets": page.targets,
         "next_cursor": page.next_cursor,
@@ -146,8 +145,7 @@ def get_upload_parts(
     ``next_parts_cursor`` the target carried (or this route's ``next_cursor``), as many as fit
     one answer's byte budget."""
     svc = services()
-    principal.require_producer(svc.catalog.get_package(package_id).producer)
-    return targets.part_page(svc, package_id, Digest.parse(digest), upload_id, cursor)
+    return targets.part_page(svc, principal, package_id, Digest.parse(digest), upload_id, cursor)
 
 
 @router.post(
@@ -161,14 +159,13 @@ def request_bundle(
     """An upload target for one bundle: the named small blobs' bytes, concatenated in the
     order of the answer's ``blobs`` (those verified meanwhile are left out)."""
     svc = services()
-    principal.require_producer(svc.catalog.get_package(package_id).producer)
-    outcome = bundles.request_bundle(svc, package_id, body.blobs)
+    outcome = bundles.request_bundle(svc, principal, package_id, body.blobs)
     response.status_code = 201 if outcome.target else 200
     return {
         "bundle_id": outcome.bundle_id,
         "blobs": [str(d) for d in outcome.members],
         "size": outcome.size,
-        "upload_target": outcome.target.to_json() if outcome.target else None,
+        "upload_target": targets.target_json(outcome.target) if outcome.target else None,
     }
 
 
@@ -178,9 +175,10 @@ def complete_multipart(
 ) -> dict[str, Any]:
     """Complete a multipart upload from its parts' ETags."""
     svc = services()
-    principal.require_producer(svc.catalog.get_package(package_id).producer)
     etags = [p.etag for p in sorted(body.parts, key=lambda p: p.part_number)]
-    packages.complete_multipart(svc, package_id, Digest.parse(body.digest), body.upload_id, etags)
+    packages.complete_multipart(
+        svc, principal, package_id, Digest.parse(body.digest), body.upload_id, etags
+    )
     return {"package_id": package_id, "digest": body.digest, "status": "completed"}
 
 
@@ -191,8 +189,7 @@ def complete_multipart(
 def finalize_package(package_id: str, response: Response, principal: Writer) -> dict[str, Any]:
     """200 sealed, 202 waiting for verification, 409 with the rejected files."""
     svc = services()
-    principal.require_producer(svc.catalog.get_package(package_id).producer)
-    outcome = packages.finalize(svc, package_id)
+    outcome = packages.finalize(svc, principal, package_id)
     if outcome.rejected:
         from artifactstore.errors import Conflict
 

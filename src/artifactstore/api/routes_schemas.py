@@ -39,12 +39,7 @@ def register_schema(
 @router.get("/metadata-schemas", dependencies=[READ])
 def list_schemas(limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
     """Registered schemas, by slug."""
-    svc = services()
-    page = svc.catalog.list_schemas(max(1, min(limit, 1000)), cursor)
-    return {
-        "items": [schemas.schema_view(svc, item.sk) for item in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    return schemas.schemas_page(services(), limit, cursor)
 
 
 @router.get("/metadata-schemas/{slug}", dependencies=[READ])

@@ -50,7 +50,7 @@ class PackageRecord:
     schema: str
     metadata: dict[str, Any]
     backend: str
-    content_digest: str
+    fingerprint: str  # the manifest digest and retention class a (producer, key) names
     file_count: int
     total_bytes: int
     blob_count: int

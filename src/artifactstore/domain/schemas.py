@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from artifactstore.domain.digests import Digest
@@ -387,3 +388,14 @@ def _check_meta_schema(json_schema: Mapping[str, Any]) -> None:
             code="invalid_json_schema",
             details={"pointer": json_pointer(error.absolute_path), "message": message},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchema:
+    """A schema as the catalog keeps it: its canonical body (text), digest and first
+    registration time."""
+
+    slug: str
+    body: str
+    digest: str
+    created_at: datetime

@@ -12,7 +12,8 @@ from typing import Any
 
 from artifactstore.domain.digests import Digest, StreamingHasher
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.domain.packages import PackageFile, PackageRecord, PackageState
+from artifactstore.domain.packages import PackageFile, PackageRecord, PackageState, Page
+from artifactstore.domain.retention import RetentionClass
 from artifactstore.domain.schemas import json_pointer
 from artifactstore.errors import Conflict, IntegrityError
 from artifactstore.service.context import Services
@@ -57,6 +58,24 @@ def list_packages(
         if cursor is None or len(items) >= limit or (retention_class is None and schema is None):
             break
     return Listing(items, cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class PackagePage:
+    """What the package page shows: the record and one page of its files."""
+
+    record: PackageRecord
+    files: Page[PackageFile]
+    retention: RetentionClass | None
+
+
+def package_page(
+    svc: Services, package_id: str, files_limit: int, files_cursor: str | None
+) -> PackagePage:
+    """A package with one page of its files, and its retention class (if still configured)."""
+    record = svc.catalog.get_package(package_id)
+    files = svc.catalog.list_files(package_id, files_limit, files_cursor)
+    return PackagePage(record, files, svc.retention_classes.get(record.retention_class))
 
 
 def metadata_rows(metadata: Any) -> list[tuple[str, int, bool, Any]]:

@@ -13,8 +13,10 @@ from artifactstore.domain.bundles import (
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobStatus, PackageState
+from artifactstore.domain.tokens import Caller
 from artifactstore.errors import Conflict, InvalidInput
-from artifactstore.ports import UploadTarget
+from artifactstore.ports.storage import UploadTarget
+from artifactstore.service.access import owned_package
 from artifactstore.service.context import Services
 from artifactstore.service.protection import usable_held
 
@@ -29,9 +31,11 @@ class BundleOutcome:
     target: UploadTarget | None
 
 
-def request_bundle(svc: Services, package_id: str, digests: Sequence[object]) -> BundleOutcome:
+def request_bundle(
+    svc: Services, caller: Caller, package_id: str, digests: Sequence[object]
+) -> BundleOutcome:
     """Validate the members, drop those verified meanwhile, record the bundle, presign it."""
-    record = svc.catalog.get_package(package_id)
+    record = owned_package(svc, caller, package_id)
     if record.state is not PackageState.DRAFT:
         raise Conflict(f"package {package_id} is {record.state.value}", code="not_a_draft")
     members = _parse_members(digests)

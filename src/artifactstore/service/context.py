@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from artifactstore.catalog.dynamodb import DynamoCatalog, utcnow
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.domain.routes import BackendRoutes
 from artifactstore.errors import ConfigurationError
-from artifactstore.ports import BlobStorage, EventPublisher, StateHubClient
+from artifactstore.ports.catalog import Catalog
+from artifactstore.ports.events import EventPublisher
+from artifactstore.ports.statehub import StateHubClient
+from artifactstore.ports.storage import BlobStorage
+
+
+def utcnow() -> datetime:
+    """Aware UTC now."""
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
 class Services:
     """Adapters and policies, passed down as values."""
 
-    catalog: DynamoCatalog
+    catalog: Catalog
     storages: Mapping[str, BlobStorage]
     publisher: EventPublisher
     routes: BackendRoutes

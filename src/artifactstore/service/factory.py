@@ -11,14 +11,14 @@ from artifactstore.settings import ServiceSettings, service_settings
 
 def build_services(settings: ServiceSettings) -> Services:
     """Wire adapters to settings; nothing connects until first used."""
+    from artifactstore.adapters.dynamodb.catalog import DynamoCatalog
     from artifactstore.adapters.eventbridge import EventBridgePublisher
     from artifactstore.adapters.statehub import HttpStateHub
     from artifactstore.adapters.storage_factory import build_storages
-    from artifactstore.catalog.dynamodb import DynamoCatalog
 
     notify = None
     if settings.local_notify_queue_url:
-        from artifactstore.adapters.local_notify import SqsObjectCreatedNotifier
+        from artifactstore.adapters.local.notify import SqsObjectCreatedNotifier
 
         notify = SqsObjectCreatedNotifier(settings.local_notify_queue_url)
     return Services(

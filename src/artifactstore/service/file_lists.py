@@ -6,8 +6,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from artifactstore.catalog import file_lists
-from artifactstore.catalog.models import draft_ttl
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 from artifactstore.domain.packages import PackageRecord, PackageState
@@ -36,12 +34,12 @@ def add_part(svc: Services, record: PackageRecord, files: Sequence[FileEntry]) -
         )
     # Path rules and one size per digest, within the part; across parts at completion.
     Manifest.build(record.producer, record.idempotency_key, record.schema, {}, files)
-    file_lists.add_part_items(
+    svc.catalog.add_list_part(
         record.package_id,
         files,
         record.file_count,
         svc.clock() - WRITER_STALE_AFTER,
-        draft_ttl(record.expires_at),
+        record.expires_at,
     )
 
 
@@ -49,7 +47,7 @@ def restart_parts(svc: Services, record: PackageRecord, files: Sequence[FileEntr
     """The whole list arrived in one request for a draft whose list was being sent in parts:
     it replaces the parts received so far (so they do not count twice against the cap)."""
     if record.state is PackageState.DRAFT and not record.files_complete:
-        file_lists.delete_parts(record.package_id)
+        svc.catalog.delete_list_parts(record.package_id)
     add_part(svc, record, files)
 
 
@@ -62,7 +60,7 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
         return True
     now = svc.clock()
     writer = str(uuid.uuid4())
-    if not file_lists.claim_file_list(record.package_id, writer, now, now - WRITER_STALE_AFTER):
+    if not svc.catalog.claim_file_list(record.package_id, writer, now, now - WRITER_STALE_AFTER):
         return False
     try:
         manifest = _checked_manifest(svc, record)
@@ -74,13 +72,12 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
     except InvalidInput:
         # A list that fails its checks never opens: its parts are dropped (not re-read on
         # every attempt); the client sends the whole list again, or lets the draft expire.
-        file_lists.delete_parts(record.package_id)
-        file_lists.release_file_list(record.package_id, writer)
+        svc.catalog.delete_list_parts(record.package_id)
+        svc.catalog.release_file_list(record.package_id, writer)
         raise
-    ttl = draft_ttl(record.expires_at)
-    file_lists.add_file_chunks(record.package_id, files, ttl)
-    file_lists.add_blob_buckets(record.package_id, blobs, held, ttl)
-    done = file_lists.finish_file_list(
+    svc.catalog.add_file_chunks(record.package_id, files, record.expires_at)
+    svc.catalog.add_blob_buckets(record.package_id, blobs, set(held), record.expires_at)
+    done = svc.catalog.finish_file_list(
         record.package_id,
         writer,
         blob_count=len(blobs),
@@ -88,13 +85,13 @@ def complete_file_list(svc: Services, record: PackageRecord) -> bool:
         total_bytes=manifest.total_bytes,
     )
     if done:
-        file_lists.delete_parts(record.package_id)
+        svc.catalog.delete_list_parts(record.package_id)
     return done
 
 
 def _checked_manifest(svc: Services, record: PackageRecord) -> Manifest:
     """The manifest of the parts received, which must be the declared one."""
-    files = _merged(file_lists.read_parts(record.package_id))
+    files = _merged(svc.catalog.read_list_parts(record.package_id))
     if len(files) != record.file_count:
         raise InvalidInput(
             f"package {record.package_id} declared {record.file_count} files, "
@@ -105,7 +102,7 @@ def _checked_manifest(svc: Services, record: PackageRecord) -> Manifest:
     manifest = Manifest.build(
         record.producer, record.idempotency_key, record.schema, record.metadata, files
     )
-    if fingerprint_of(str(manifest.digest()), record.retention_class) != record.content_digest:
+    if fingerprint_of(str(manifest.digest()), record.retention_class) != record.fingerprint:
         raise InvalidInput(
             "the files sent do not give the declared manifest digest",
             code="manifest_mismatch",

@@ -10,15 +10,17 @@ from typing import Any
 
 from referencing.exceptions import Unresolvable
 
-from artifactstore.catalog.support import KeyTaken, StaleWrite
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import upload_key
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
 from artifactstore.domain.retention import resolve_retention_class
 from artifactstore.domain.schemas import MetadataSchema
+from artifactstore.domain.tokens import Caller
 from artifactstore.errors import Conflict, InvalidInput, NotFound
-from artifactstore.ports import upload_key
+from artifactstore.ports.catalog import KeyTaken, StaleWrite
 from artifactstore.service import file_lists
+from artifactstore.service.access import owned_package
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
 from artifactstore.service.protection import held_and_protected, usable_held
@@ -28,7 +30,7 @@ from artifactstore.service.targets import (
     TargetView,
     reconcile_pending,
     target_page,
-    upload_targets,
+    targets_for,
 )
 
 MAX_FILES = 100_000
@@ -73,9 +75,9 @@ class CreateOutcome:
     record: PackageRecord
     created: bool
     reused_existing: bool
-    targets: list[TargetView]  # JSON, within the answer's byte budget
-    next_cursor: str | None
-    missing_blobs: int
+    targets: list[TargetView] = field(default_factory=list)  # JSON, within the byte budget
+    next_cursor: str | None = None
+    missing_blobs: int = 0
     bundled: list[tuple[str, int]] = field(default_factory=list)  # (hex, size) for bundles
 
 
@@ -134,9 +136,10 @@ def _fingerprint(request: NewPackage, manifest: Manifest, retention_class: str) 
     return fingerprint_of(computed, retention_class)
 
 
-def create_or_resume(svc: Services, request: NewPackage) -> CreateOutcome:
+def create_or_resume(svc: Services, caller: Caller, request: NewPackage) -> CreateOutcome:
     """Answer ``POST /packages`` per the package life: new draft, resumed draft, sealed, or 409."""
     validate_identity(request.producer, request.idempotency_key)
+    caller.require_producer(request.producer)
     if len(request.files) > MAX_FILES:
         raise InvalidInput(f"at most {MAX_FILES} files per package", code="too_many_files")
     retention = resolve_retention_class(svc.retention_classes, request.retention_class)
@@ -241,7 +244,7 @@ def _new_draft(
         schema=manifest.schema,
         metadata=request.metadata,
         backend=backend,
-        content_digest=fingerprint,
+        fingerprint=fingerprint,
         file_count=len(manifest.files),
         total_bytes=manifest.total_bytes,
         blob_count=len(blobs),
@@ -261,7 +264,14 @@ def _new_draft(
         svc.catalog.create_package_replacing(record, replaces)
     if request.in_parts:
         file_lists.add_part(svc, record, manifest.files)
-        return CreateOutcome(record, True, False, [], None, 0)
+        return CreateOutcome(
+            record=record,
+            created=True,
+            reused_existing=False,
+            targets=[],
+            next_cursor=None,
+            missing_blobs=0,
+        )
     svc.catalog.add_files(
         record.package_id, manifest.files, verified_hex=present, expires_at=record.expires_at
     )
@@ -269,7 +279,15 @@ def _new_draft(
     record.files_complete = True
     missing = {f.digest.hex: f.size for f in manifest.files if f.digest.hex not in present}
     targets, bundled, cursor = target_page(svc, record, missing, None, request.bundle_below)
-    return CreateOutcome(record, True, False, targets, cursor, len(missing), bundled)
+    return CreateOutcome(
+        record=record,
+        created=True,
+        reused_existing=False,
+        targets=targets,
+        next_cursor=cursor,
+        missing_blobs=len(missing),
+        bundled=bundled,
+    )
 
 
 def _existing(
@@ -279,7 +297,7 @@ def _existing(
     manifest: Manifest,
     request: NewPackage,
 ) -> CreateOutcome:
-    if record.content_digest != fingerprint:
+    if record.fingerprint != fingerprint:
         raise Conflict(
             f"{record.producer} key {record.idempotency_key!r} already names package "
             f"{record.package_id} with different content",
@@ -287,11 +305,25 @@ def _existing(
             details={"package_id": record.package_id, "state": record.state.value},
         )
     if record.state is PackageState.SEALED:
-        return CreateOutcome(record, False, True, [], None, 0)
+        return CreateOutcome(
+            record=record,
+            created=False,
+            reused_existing=True,
+            targets=[],
+            next_cursor=None,
+            missing_blobs=0,
+        )
     if not record.files_complete and (record.files_in_parts or request.in_parts):
         if request.in_parts:
             file_lists.add_part(svc, record, manifest.files)
-            return CreateOutcome(record, False, False, [], None, 0)
+            return CreateOutcome(
+                record=record,
+                created=False,
+                reused_existing=False,
+                targets=[],
+                next_cursor=None,
+                missing_blobs=0,
+            )
         file_lists.restart_parts(svc, record, manifest.files)  # the whole list, inline
         return complete_and_target(svc, record, created=False, bundle_below=request.bundle_below)
     if not record.files_complete:
@@ -301,32 +333,48 @@ def _existing(
         present = usable_held(svc, record.backend, record.producer, record.retention_class, listed)
         missing = {h: n for h, n in listed.items() if h not in present}
         targets, bundled, cursor = target_page(svc, record, missing, None, request.bundle_below)
-        return CreateOutcome(record, False, False, targets, cursor, len(missing), bundled)
-    page = upload_targets(svc, record.package_id, None, request.bundle_below)
+        return CreateOutcome(
+            record=record,
+            created=False,
+            reused_existing=False,
+            targets=targets,
+            next_cursor=cursor,
+            missing_blobs=len(missing),
+            bundled=bundled,
+        )
+    page = targets_for(svc, svc.catalog.get_package(record.package_id), None, request.bundle_below)
     return CreateOutcome(
-        svc.catalog.get_package(record.package_id),
-        False,
-        False,
-        page.targets,
-        page.next_cursor,
-        page.missing,
-        page.bundled,
+        record=svc.catalog.get_package(record.package_id),
+        created=False,
+        reused_existing=False,
+        targets=page.targets,
+        next_cursor=page.next_cursor,
+        missing_blobs=page.missing,
+        bundled=page.bundled,
     )
 
 
 def add_files_part(
     svc: Services,
+    caller: Caller,
     package_id: str,
     files: Sequence[FileEntry],
     complete: bool,
     bundle_below: int = 0,
 ) -> CreateOutcome:
     """``POST /packages/{id}/files``: one more part; with ``complete`` the list is closed."""
-    record = svc.catalog.get_package(package_id)
+    record = owned_package(svc, caller, package_id)
     if not record.files_complete:  # a part re-sent after completion changes nothing
         file_lists.add_part(svc, record, files)
     if not complete:
-        return CreateOutcome(record, False, False, [], None, 0)
+        return CreateOutcome(
+            record=record,
+            created=False,
+            reused_existing=False,
+            targets=[],
+            next_cursor=None,
+            missing_blobs=0,
+        )
     return complete_and_target(svc, record, created=False, bundle_below=bundle_below)
 
 
@@ -340,23 +388,28 @@ def complete_and_target(
             "retry in a moment",
             code="busy",
         )
-    page = upload_targets(svc, record.package_id, None, bundle_below)
+    page = targets_for(svc, svc.catalog.get_package(record.package_id), None, bundle_below)
     return CreateOutcome(
-        svc.catalog.get_package(record.package_id),
-        created,
-        False,
-        page.targets,
-        page.next_cursor,
-        page.missing,
-        page.bundled,
+        record=svc.catalog.get_package(record.package_id),
+        created=created,
+        reused_existing=False,
+        targets=page.targets,
+        next_cursor=page.next_cursor,
+        missing_blobs=page.missing,
+        bundled=page.bundled,
     )
 
 
 def complete_multipart(
-    svc: Services, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
+    svc: Services,
+    caller: Caller,
+    package_id: str,
+    digest: Digest,
+    upload_id: str,
+    etags: Sequence[str],
 ) -> None:
     """Complete a client's multipart upload (the bytes never pass through here)."""
-    record = svc.catalog.get_package(package_id)
+    record = owned_package(svc, caller, package_id)
     if record.state is not PackageState.DRAFT:
         raise Conflict(f"package {package_id} is {record.state.value}", code="not_a_draft")
     if svc.catalog.get_blob_state(package_id, digest) is None:
@@ -372,9 +425,9 @@ class FinalizeOutcome:
     rejected: list[dict[str, Any]]
 
 
-def finalize(svc: Services, package_id: str) -> FinalizeOutcome:
+def finalize(svc: Services, caller: Caller, package_id: str) -> FinalizeOutcome:
     """The client is done: seal now if every blob is verified, else when the last one is."""
-    record = svc.catalog.get_package(package_id)
+    record = owned_package(svc, caller, package_id)
     if record.state is PackageState.EXPIRED:
         raise Conflict(f"package {package_id} expired before it was sealed", code="package_expired")
     if record.state is PackageState.DRAFT:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from artifactstore.domain.manifest import canonical_json
-from artifactstore.domain.schemas import MetadataSchema
+from artifactstore.domain.schemas import MetadataSchema, StoredSchema
 from artifactstore.errors import InvalidInput
 from artifactstore.service.context import Services
 
@@ -40,15 +40,24 @@ def register_schema(
 
 def get_schema(svc: Services, slug: str) -> MetadataSchema:
     """A registered schema, or ``schema_not_found``."""
-    item = svc.catalog.get_schema_item(slug)
-    return MetadataSchema(slug, json.loads(item.body))
+    return MetadataSchema(slug, json.loads(svc.catalog.get_schema(slug).body))
 
 
 def schema_view(svc: Services, slug: str) -> dict[str, Any]:
     """The JSON view of a registered schema."""
-    item = svc.catalog.get_schema_item(slug)
+    return stored_schema_view(svc.catalog.get_schema(slug))
+
+
+def schemas_page(svc: Services, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A page of registered schemas, by slug."""
+    page = svc.catalog.list_schemas(max(1, min(limit, 1000)), cursor)
+    return {"items": [stored_schema_view(s) for s in page.items], "next_cursor": page.next_cursor}
+
+
+def stored_schema_view(item: StoredSchema) -> dict[str, Any]:
+    """The JSON view of a registered schema."""
     return {
-        "slug": slug,
+        "slug": item.slug,
         "json_schema": json.loads(item.body),
         "digest": item.digest,
         "created_at": item.created_at.isoformat(),

@@ -7,11 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from artifactstore.catalog import file_lists
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import upload_key
 from artifactstore.domain.manifest import Manifest
 from artifactstore.domain.packages import BlobStatus, PackageRecord
-from artifactstore.ports import upload_key
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
 
@@ -40,7 +39,7 @@ def try_seal(svc: Services, package_id: str) -> bool:
     manifest = build_manifest(svc, record)
     data = manifest.canonical_bytes()
     digest = Digest.of_bytes(data)
-    if fingerprint_of(str(digest), record.retention_class) != record.content_digest:
+    if fingerprint_of(str(digest), record.retention_class) != record.fingerprint:
         logger.error(
             "manifest differs from the content the package was created with",
             extra={"package_id": package_id},
@@ -106,7 +105,7 @@ def expire_drafts(svc: Services) -> int:
             continue
         count += 1
         if record.files_in_parts and not record.files_complete:
-            file_lists.delete_parts(record.package_id)  # a list that never opened
+            svc.catalog.delete_list_parts(record.package_id)  # a list that never opened
         storage = svc.storages.get(record.backend)
         if storage is None:  # the routes no longer name it: its uploads expire by lifecycle
             logger.warning(

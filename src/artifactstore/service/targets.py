@@ -10,8 +10,10 @@ from typing import Any
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.tokens import Caller
 from artifactstore.errors import Conflict, InvalidInput
-from artifactstore.ports import UploadPart, UploadTarget
+from artifactstore.ports.storage import UploadPart, UploadTarget
+from artifactstore.service.access import owned_package
 from artifactstore.service.context import Services
 from artifactstore.service.protection import held_and_protected
 
@@ -35,6 +37,23 @@ TargetView = dict[str, Any]
 def json_size(value: object) -> int:
     """Bytes of ``value`` as the app's JSON answers serialize it (Starlette's JSONResponse)."""
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def target_json(target: UploadTarget) -> TargetView:
+    """A target's wire form in API answers (every part listed)."""
+    body: TargetView = {
+        "digest": str(target.digest),
+        "size": target.size,
+        "method": target.method,
+        "headers": dict(target.headers),
+        "expires_in": target.expires_in,
+    }
+    if target.upload_id is None:
+        body["url"] = target.url
+    else:
+        body["upload_id"] = target.upload_id
+        body["parts"] = [_part_json(p) for p in target.parts]
+    return body
 
 
 def _part_json(part: UploadPart) -> dict[str, Any]:
@@ -69,10 +88,10 @@ def target_view(target: UploadTarget, room: int) -> tuple[TargetView, int]:
     ``part_size`` and ``next_parts_cursor`` (null when every part is in it), the cursor for
     ``GET /packages/{id}/upload-targets/{digest}/parts``."""
     if target.upload_id is None:
-        view = target.to_json()
+        view = target_json(target)
         return view, json_size(view) + 1
     parts = target.parts
-    view = replace(target, parts=()).to_json()
+    view = target_json(replace(target, parts=()))
     view["part_count"] = len(parts)
     view["part_size"] = parts[0].size if parts else 0
     view["next_parts_cursor"] = str(len(parts))  # the longest cursor, for the measure
@@ -144,11 +163,16 @@ def target_page(
 
 
 def part_page(
-    svc: Services, package_id: str, digest: Digest, upload_id: str, cursor: str | None
+    svc: Services,
+    caller: Caller,
+    package_id: str,
+    digest: Digest,
+    upload_id: str,
+    cursor: str | None,
 ) -> dict[str, Any]:
     """``GET /packages/{id}/upload-targets/{digest}/parts``: the parts of a multipart target
     from the cursor's part number (1 without one), as many as fit the budget."""
-    record = svc.catalog.get_package(package_id)
+    record = owned_package(svc, caller, package_id)
     if record.state is not PackageState.DRAFT:
         raise Conflict(f"package {package_id} is {record.state.value}", code="not_a_draft")
     blob = svc.catalog.get_blob_state(package_id, digest)
@@ -190,10 +214,16 @@ class TargetPage:
 
 
 def upload_targets(
-    svc: Services, package_id: str, cursor: str | None, bundle_below: int = 0
+    svc: Services, caller: Caller, package_id: str, cursor: str | None, bundle_below: int = 0
 ) -> TargetPage:
     """Fresh targets for blobs still missing, a page at a time (cursor = last digest hex)."""
-    record = svc.catalog.get_package(package_id)
+    return targets_for(svc, owned_package(svc, caller, package_id), cursor, bundle_below)
+
+
+def targets_for(
+    svc: Services, record: PackageRecord, cursor: str | None, bundle_below: int = 0
+) -> TargetPage:
+    """``upload_targets`` of a package already read (and its caller checked)."""
     if record.state is not PackageState.DRAFT:
         return TargetPage([], [], None, 0)
     if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 
 from artifactstore.domain.packages import PackageRecord, PackageState
 from artifactstore.errors import NotFound
-from artifactstore.ports import BlobStorage
+from artifactstore.ports.storage import BlobStorage
 from artifactstore.service.context import Services
 
 logger = Logger(service="artifactstore", child=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest, hash_stream
+from artifactstore.domain.keys import parse_bundle_key, parse_upload_key
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.errors import ArtifactStoreError, NotFound
-from artifactstore.ports import parse_bundle_key, parse_upload_key
 from artifactstore.service.bundle_verification import verify_bundle
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held, usable_held

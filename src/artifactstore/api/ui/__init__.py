@@ -265,10 +265,8 @@ def index(
 @page
 def package_page(request: Request, package_id: str, files_cursor: Opt = None) -> Response:
     """One package: state, history, metadata, digest, retention, links and a page of files."""
-    svc = services()
-    record = svc.catalog.get_package(package_id)
-    files = svc.catalog.list_files(package_id, FILES_PAGE, _blank(files_cursor))
-    retention = svc.retention_classes.get(record.retention_class)
+    shown = browse.package_page(services(), package_id, FILES_PAGE, _blank(files_cursor))
+    record, files = shown.record, shown.files
     api_base = str(request.base_url).rstrip("/")
     return render(
         request,
@@ -279,7 +277,7 @@ def package_page(request: Request, package_id: str, files_cursor: Opt = None) ->
         tree=browse.file_tree(list(files.items)),
         next_files=files.next_cursor,
         first_page=files_cursor is None,
-        retention=retention,
+        retention=shown.retention,
         api_base=api_base,
     )
 

@@ -15,9 +15,9 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from artifactstore.catalog.file_lists import BLOB_PREFIX, chunk_at
-from artifactstore.catalog.models import BlobBucketModel, PackageModel, item_key
-from artifactstore.catalog.support import (
+from artifactstore.adapters.dynamodb.file_list_items import BLOB_PREFIX, chunk_at
+from artifactstore.adapters.dynamodb.models import BlobBucketModel, PackageModel, item_key
+from artifactstore.adapters.dynamodb.support import (
     PKG_SK,
     TRANSACTION_CANCELED,
     CatalogTable,

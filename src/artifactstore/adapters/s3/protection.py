@@ -1,69 +1,30 @@
-"""What the S3 adapter shares: limits, part sizing, error mapping, copy arguments, the client."""
+"""Keeping S3 objects as their retention asks: Object Lock, expiry tags, renewal and race repair."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from artifactstore.adapters.s3.errors import (
+    GONE_CODES,
+    error_code,
+    translate,
+)
+from artifactstore.adapters.s3.presigning import (
+    MIN_PART_SIZE,
+    OCTET_STREAM,
+    SINGLE_COPY_LIMIT,
+)
 from artifactstore.domain.protection import Protection, lock_mode_of, needs_upgrade
-from artifactstore.errors import ArtifactStoreError, NotFound, StorageError
-from artifactstore.ports import UploadPart
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MiB = 1024**2
-GiB = 1024**3
-MAX_PARTS = 10_000
-MIN_PART_SIZE = 8 * MiB
-MAX_OBJECT_SIZE = 5 * 1024**4
-# CopyObject takes up to 5 GiB in one request; above that the managed copy goes multipart.
-SINGLE_COPY_LIMIT = 5 * GiB
-OCTET_STREAM = "application/octet-stream"
 EPHEMERAL_TAGGING = "retention=ephemeral"
 EPHEMERAL_TAG = {"Key": "retention", "Value": "ephemeral"}
-# HeadObject answers a bare status code, GetObject and friends a named one.
-NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload", "NoSuchVersion"})
-# A key whose current version is a delete marker (an expired blob) answers 405 to tagging and
-# retention requests: the blob is gone as far as a package is concerned.
-GONE_CODES = NOT_FOUND_CODES | {"405", "MethodNotAllowed"}
-
-
-def part_size_for(size: int) -> int:
-    """Smallest power-of-two MiB part size (at least 8 MiB) that fits ``size`` in 10,000 parts."""
-    part = MIN_PART_SIZE
-    while part * MAX_PARTS < size:
-        part *= 2
-    return part
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def translate(exc: ClientError, key: str, what: str) -> ArtifactStoreError:
-    """Our error for a refused S3 call, chosen by its error code (never by its message)."""
-    code = error_code(exc)
-    details = {"key": key, "s3_error_code": code}
-    if code in NOT_FOUND_CODES:
-        return NotFound(f"no such {what}: {key}", code=f"{what}_not_found", details=details)
-    return StorageError(f"S3 refused {what} {key}: {code}", details=details)
-
-
-@contextmanager
-def mapped(key: str, what: str = "object") -> Iterator[None]:
-    """Turn boto errors raised inside the block into ours."""
-    try:
-        yield
-    except ClientError as exc:
-        raise translate(exc, key, what) from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"S3 unreachable for {what} {key}: {exc}", details={"key": key}) from exc
 
 
 def retention_args(protection: Protection) -> dict[str, Any]:
@@ -231,104 +192,3 @@ def _extend_lock(
         if found is None or not found.covers(replace(asked, expiring=True)):
             raise
         return replace(found, expiring=target.expiring)
-
-
-def presigned_put(client: S3Client, bucket: str, key: str, size: int, ttl: int) -> str:
-    """A PUT URL bound to key, Content-Length and Content-Type (SigV4 signs both headers)."""
-    params = {"Bucket": bucket, "Key": key, "ContentLength": size, "ContentType": OCTET_STREAM}
-    with mapped(key, "upload"):
-        return client.generate_presigned_url("put_object", Params=params, ExpiresIn=ttl)
-
-
-class PresignedParts(Sequence[UploadPart]):
-    """Every part of one multipart upload, each URL presigned when it is first read.
-
-    A 5 TiB blob has 10,000 parts, and an answer carries only the parts that fit its byte
-    budget (``service.targets``): presigning (local work, no request) happens for those only.
-    """
-
-    def __init__(
-        self, client: S3Client, bucket: str, key: str, upload_id: str, size: int, ttl: int
-    ) -> None:
-        self.client, self.bucket, self.key = client, bucket, key
-        self.upload_id, self.size, self.ttl = upload_id, size, ttl
-        self.part_size = part_size_for(size)
-        self._count = max(1, -(-size // self.part_size))
-
-    def __len__(self) -> int:
-        return self._count
-
-    @overload
-    def __getitem__(self, index: int) -> UploadPart: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[UploadPart]: ...
-
-    def __getitem__(self, index: int | slice) -> UploadPart | Sequence[UploadPart]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._count))]
-        if index < 0:
-            index += self._count
-        if not 0 <= index < self._count:
-            raise IndexError(index)
-        offset = index * self.part_size
-        length = min(self.part_size, self.size - offset)
-        with mapped(self.key, "upload"):
-            url = self.client.generate_presigned_url(
-                "upload_part",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": self.key,
-                    "UploadId": self.upload_id,
-                    "PartNumber": index + 1,
-                    "ContentLength": length,
-                },
-                ExpiresIn=self.ttl,
-            )
-        return UploadPart(index + 1, url, offset, length)
-
-
-def presigned_parts(
-    client: S3Client, bucket: str, key: str, size: int, ttl: int
-) -> tuple[str, PresignedParts]:
-    """Start a multipart upload; its parts (each bound to its length) are presigned on read."""
-    with mapped(key, "upload"):
-        upload_id = client.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=OCTET_STREAM
-        )["UploadId"]
-    return upload_id, PresignedParts(client, bucket, key, upload_id, size, ttl)
-
-
-def put_once(
-    client: S3Client,
-    bucket: str,
-    key: str,
-    body: bytes,
-    content_type: str,
-    protection: Protection,
-    what: str,
-) -> bool:
-    """PutObject with ``If-None-Match: *``, locked or tagged as ``protection`` asks, in that one
-    request (the object never exists unprotected); False when ``key`` is held already."""
-    args = retention_args(protection)
-    args.pop("TaggingDirective", None)  # a copy's argument; PutObject takes the tags as given
-    try:
-        client.put_object(
-            Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*", **args
-        )
-    except ClientError as exc:
-        if error_code(exc) == "PreconditionFailed":
-            return False
-        raise translate(exc, key, what) from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"S3 unreachable for {what} {key}: {exc}", details={"key": key}) from exc
-    return True
-
-
-def build_client() -> S3Client:
-    """A SigV4 client; botocore itself reads ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
-    return boto3.session.Session().client("s3", config=config)

@@ -16,31 +16,20 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from botocore.exceptions import ClientError
 
-from artifactstore.adapters.s3_support import (
+from artifactstore.adapters.s3.errors import NOT_FOUND_CODES, error_code, mapped, translate
+from artifactstore.adapters.s3.objects import build_client, put_once
+from artifactstore.adapters.s3.presigning import (
     MAX_OBJECT_SIZE,
     MIN_PART_SIZE,
-    NOT_FOUND_CODES,
     OCTET_STREAM,
     SINGLE_COPY_LIMIT,
     PresignedParts,
-    build_client,
-    error_code,
-    mapped,
     presigned_parts,
     presigned_put,
-    protect_key,
-    put_once,
-    retention_args,
-    translate,
 )
+from artifactstore.adapters.s3.protection import protect_key, retention_args
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.protection import Protection
-from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import InvalidInput, NotFound
-from artifactstore.ports import (
-    OpenUpload,
-    UploadPart,
-    UploadTarget,
+from artifactstore.domain.keys import (
     blob_key,
     bundle_key,
     manifest_key,
@@ -48,6 +37,10 @@ from artifactstore.ports import (
     require_upload_key,
     upload_key,
 )
+from artifactstore.domain.protection import Protection
+from artifactstore.domain.retention import RetentionClass
+from artifactstore.errors import InvalidInput, NotFound
+from artifactstore.ports.storage import OpenUpload, UploadPart, UploadTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -60,7 +53,7 @@ MAX_UPLOAD_VERSIONS = 16  # a client re-sending one blob; lifecycle expires any 
 
 
 class S3Storage:
-    """Blobs, manifests and pending uploads in one S3 bucket, under the keys of ``ports``.
+    """Blobs, manifests and pending uploads in one S3 bucket, under the keys of ``domain.keys``.
 
     An injected client must be configured with ``signature_version="s3v4"``: boto3 otherwise
     presigns S3 URLs with SigV2, which cannot bind Content-Length and Content-Type.
@@ -278,7 +271,7 @@ class S3Storage:
         PutObjectRetention when the lock must be longer; HeadObject, CopyObject of the blob
         onto itself (a managed multipart copy above ``copy_threshold``) and GetObjectTagging of
         the version copied when an expiring blob would expire too soon
-        (``s3_support._renew``); a HeadObject first when ``known`` is None and a lock is
+        (``protection._renew``); a HeadObject first when ``known`` is None and a lock is
         asked (a lock can be extended, never shortened, so its current end must be known), or
         when an expiring class asks and the blob's expiry is not recorded (its creation date).
         """

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pynamodb.models import Model
 
-from artifactstore.errors import ArtifactStoreError
+from artifactstore.ports.catalog import Busy
 from artifactstore.workers import parallel_map
 
 BATCH = 25  # items per BatchWriteItem request (DynamoDB's limit)
@@ -33,12 +33,6 @@ THROTTLED = frozenset(
         "RequestLimitExceeded",
     }
 )
-
-
-class Busy(ArtifactStoreError):
-    """The catalog kept throttling past the retry budget; the caller may retry (a 503)."""
-
-    code = "busy"
 
 
 @dataclass
@@ -94,7 +88,7 @@ def _key(item: Model) -> dict[str, Any]:
 
 
 def _connection() -> Any:
-    from artifactstore.catalog.models import PackageModel
+    from artifactstore.adapters.dynamodb.models import PackageModel
 
     return PackageModel._get_connection().connection
 

@@ -12,21 +12,17 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from artifactstore.catalog import file_lists
-from artifactstore.catalog.blob_states import BlobStateStore
-from artifactstore.catalog.file_lists import FILE_END, FILE_PREFIX, chunk_at
-from artifactstore.catalog.models import (
+from artifactstore.adapters.dynamodb import file_list_items as file_lists
+from artifactstore.adapters.dynamodb.blob_states import BlobStateStore
+from artifactstore.adapters.dynamodb.file_list_items import FILE_END, FILE_PREFIX, chunk_at
+from artifactstore.adapters.dynamodb.models import (
     BlobModel,
     FileChunkModel,
     PackageModel,
     draft_ttl,
     item_key,
 )
-from artifactstore.catalog.support import (
-    CONDITION_FAILED,
-    PKG_SK,
-    error_code,
-)
+from artifactstore.adapters.dynamodb.support import CONDITION_FAILED, PKG_SK, error_code
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import (

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
 
-from artifactstore.catalog.models import BundleModel, draft_ttl, item_key
-from artifactstore.catalog.support import CatalogTable
+from artifactstore.adapters.dynamodb.models import BundleModel, draft_ttl, item_key
+from artifactstore.adapters.dynamodb.support import CatalogTable
 
 BUNDLE_PREFIX = "BUNDLE#"
 

@@ -8,29 +8,15 @@ from typing import Any
 
 from pynamodb.connection import Connection
 
-from artifactstore.catalog.models import bind_table
-from artifactstore.errors import ArtifactStoreError, Conflict, InvalidInput
+from artifactstore.adapters.dynamodb.models import bind_table
+from artifactstore.errors import InvalidInput
+from artifactstore.ports.catalog import KeyTaken, StaleWrite
+
+__all__ = ["KeyTaken", "StaleWrite"]
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
 PKG_SK = "PKG"  # sort key of a package's own item
-
-
-class KeyTaken(Conflict):
-    """The (producer, key) pair already names a package."""
-
-    code = "idempotency_key_taken"
-
-    def __init__(self, package_id: str, content_digest: str) -> None:
-        super().__init__(f"idempotency key already names package {package_id}")
-        self.package_id = package_id
-        self.content_digest = content_digest
-
-
-class StaleWrite(ArtifactStoreError):
-    """A conditional write lost a race; re-read and decide again."""
-
-    code = "stale_write"
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:

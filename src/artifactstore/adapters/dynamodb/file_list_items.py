@@ -13,21 +13,21 @@ from pynamodb.expressions.condition import Condition, Or
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from artifactstore.catalog.models import (
+from artifactstore.adapters.dynamodb.models import (
     BlobBucketModel,
     FileChunkModel,
     FilePartModel,
     PackageModel,
     item_key,
 )
-from artifactstore.catalog.support import (
+from artifactstore.adapters.dynamodb.support import (
     CONDITION_FAILED,
     PKG_SK,
     TRANSACTION_CANCELED,
     StaleWrite,
     error_code,
 )
-from artifactstore.catalog.writes import WRITERS_PER_PACKAGE, write_items
+from artifactstore.adapters.dynamodb.writes import WRITERS_PER_PACKAGE, write_items
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus, PackageState

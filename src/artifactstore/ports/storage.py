@@ -1,96 +1,14 @@
-"""Ports: the small interfaces the service layer talks to. Adapters live in ``adapters/``."""
+"""The storage port: content-addressed blobs, manifests and pending uploads."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
-from artifactstore.domain.bundles import BUNDLE_MAX_BYTES
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import InvalidInput
-
-UPLOADS_PREFIX = "uploads/"
-BUNDLES_SEGMENT = "bundles"
-_BUNDLE_ID_RE = re.compile(r"[0-9a-f]{64}")
-
-
-def blob_key(digest: Digest) -> str:
-    """Content-addressed blob key: ``blobs/blake3/<2 hex>/<2 hex>/<64 hex>``."""
-    return f"blobs/blake3/{digest.hex[:2]}/{digest.hex[2:4]}/{digest.hex}"
-
-
-def manifest_key(digest: Digest) -> str:
-    """Manifest key: ``manifests/blake3/<64 hex>.json``."""
-    return f"manifests/blake3/{digest.hex}.json"
-
-
-def upload_key(package_id: str, digest: Digest) -> str:
-    """Where a client's bytes for one blob of one package land before verification."""
-    return f"{UPLOADS_PREFIX}{package_id}/{digest.hex}"
-
-
-def parse_upload_key(key: str) -> tuple[str, Digest] | None:
-    """``(package_id, digest)`` of an upload key, or None for any other key."""
-    if not key.startswith(UPLOADS_PREFIX):
-        return None
-    parts = key[len(UPLOADS_PREFIX) :].split("/")
-    if len(parts) != 2 or not parts[0]:
-        return None
-    try:
-        return parts[0], Digest.parse("blake3:" + parts[1])
-    except ValueError:
-        return None
-
-
-def bundle_key(package_id: str, bundle_id: str) -> str:
-    """Where a client's bundle (many small blobs' bytes, concatenated) lands before verification."""
-    if not _BUNDLE_ID_RE.fullmatch(bundle_id):
-        # Never a client's input: bundle ids are computed (``domain.bundles.bundle_id``).
-        raise ValueError(f"not a bundle id: {bundle_id!r} (expected 64 lowercase hex)")
-    return f"{UPLOADS_PREFIX}{package_id}/{BUNDLES_SEGMENT}/{bundle_id}"
-
-
-def require_bundle_size(bundle_id: str, size: int) -> None:
-    """Refuse a bundle target of more bytes than a bundle may carry (``bundle_too_big``, as
-    ``POST /packages/{id}/bundles`` answers)."""
-    if size < 0 or size > BUNDLE_MAX_BYTES:
-        raise InvalidInput(
-            f"bundle size {size} is outside 0..{BUNDLE_MAX_BYTES} bytes",
-            code="bundle_too_big",
-            details={"bundle_id": bundle_id, "size": size, "limit": BUNDLE_MAX_BYTES},
-        )
-
-
-def parse_bundle_key(key: str) -> tuple[str, str] | None:
-    """``(package_id, bundle_id)`` of a bundle key, or None for any other key."""
-    if not key.startswith(UPLOADS_PREFIX):
-        return None
-    parts = key[len(UPLOADS_PREFIX) :].split("/")
-    if len(parts) != 3 or not parts[0] or parts[1] != BUNDLES_SEGMENT:
-        return None
-    if not _BUNDLE_ID_RE.fullmatch(parts[2]):
-        return None
-    return parts[0], parts[2]
-
-
-def is_upload_key(key: str) -> bool:
-    """Whether ``key`` is a pending upload's: one blob's or one bundle's."""
-    return parse_upload_key(key) is not None or parse_bundle_key(key) is not None
-
-
-def require_upload_key(key: str) -> None:
-    """Refuse any key but a pending upload's (a blob's or a bundle's): a backend never deletes
-    a blob this way."""
-    if not is_upload_key(key):
-        raise InvalidInput(
-            f"refusing to delete {key!r}: not an upload key",
-            code="not_an_upload_key",
-            details={"key": key},
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,31 +49,12 @@ class UploadTarget:
     digest: Digest | str
     size: int
     key: str
+    expires_in: int  # seconds the URLs are valid
     method: str = "PUT"
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     upload_id: str | None = None
     parts: Sequence[UploadPart] = ()
-    expires_in: int = 900
-
-    def to_json(self) -> dict[str, Any]:
-        """The wire form in API answers."""
-        body: dict[str, Any] = {
-            "digest": str(self.digest),
-            "size": self.size,
-            "method": self.method,
-            "headers": dict(self.headers),
-            "expires_in": self.expires_in,
-        }
-        if self.upload_id is None:
-            body["url"] = self.url
-        else:
-            body["upload_id"] = self.upload_id
-            body["parts"] = [
-                {"part_number": p.part_number, "url": p.url, "offset": p.offset, "size": p.size}
-                for p in self.parts
-            ]
-        return body
 
 
 class BlobStorage(Protocol):
@@ -250,20 +149,4 @@ class BlobStorage(Protocol):
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A short-lived URL that GETs the blob."""
-        ...
-
-
-class EventPublisher(Protocol):
-    """Where domain events go (EventBridge in AWS and in the local stack)."""
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        """Put one event on the bus (source ``artifactstore``)."""
-        ...
-
-
-class StateHubClient(Protocol):
-    """State Hub's progress endpoint."""
-
-    def post_progress(self, event: Mapping[str, Any]) -> tuple[int, Any]:
-        """POST one progress event; returns the HTTP status and State Hub's answer."""
         ...

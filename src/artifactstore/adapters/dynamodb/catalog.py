@@ -15,17 +15,12 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import Condition, Or
 from pynamodb.transactions import TransactWrite
 
-from artifactstore.catalog import file_lists
-from artifactstore.catalog.bundles import BundleStore
-from artifactstore.catalog.contents import ContentsStore
-from artifactstore.catalog.models import (
-    KeyClaimModel,
-    PackageModel,
-    draft_ttl,
-    item_key,
-)
-from artifactstore.catalog.schemas_tokens import SchemaAndTokenStore
-from artifactstore.catalog.support import (
+from artifactstore.adapters.dynamodb.bundles import BundleStore
+from artifactstore.adapters.dynamodb.contents import ContentsStore
+from artifactstore.adapters.dynamodb.file_list_store import FileListStore
+from artifactstore.adapters.dynamodb.models import KeyClaimModel, PackageModel, draft_ttl, item_key
+from artifactstore.adapters.dynamodb.schemas_tokens import SchemaAndTokenStore
+from artifactstore.adapters.dynamodb.support import (
     CONDITION_FAILED,
     PKG_SK,
     KeyTaken,
@@ -55,7 +50,7 @@ def _to_record(item: PackageModel) -> PackageRecord:
         schema=item.schema,
         metadata=json.loads(item.metadata),
         backend=item.backend,
-        content_digest=item.content_digest,
+        fingerprint=item.content_digest,
         file_count=int(item.file_count),
         total_bytes=int(item.total_bytes),
         blob_count=int(item.blob_count),
@@ -79,7 +74,7 @@ def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
 
 
-class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
+class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenStore):
     """The catalog on one DynamoDB table; every state change is conditional."""
 
     # -- packages ----------------------------------------------------------------------------
@@ -96,7 +91,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             schema=record.schema,
             metadata=canonical_json(record.metadata).decode(),
             backend=record.backend,
-            content_digest=record.content_digest,
+            content_digest=record.fingerprint,
             state=record.state.value,
             file_count=record.file_count,
             total_bytes=record.total_bytes,
@@ -121,7 +116,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             item_key("KEY", record.producer, record.idempotency_key),
             "KEY",
             package_id=record.package_id,
-            content_digest=record.content_digest,
+            content_digest=record.fingerprint,
             ttl=draft_ttl(record.expires_at),
         )
         try:
@@ -144,7 +139,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
                     claim,
                     actions=[
                         KeyClaimModel.package_id.set(record.package_id),
-                        KeyClaimModel.content_digest.set(record.content_digest),
+                        KeyClaimModel.content_digest.set(record.fingerprint),
                         KeyClaimModel.ttl.set(draft_ttl(record.expires_at)),
                     ],
                     condition=KeyClaimModel.package_id == expired_package_id,
@@ -154,7 +149,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
             raise StaleWrite("the key was claimed by another request") from exc
 
     def find_claim(self, producer: str, key: str) -> tuple[str, str] | None:
-        """(package_id, content_digest) named by (producer, key), if any."""
+        """(package_id, fingerprint) named by (producer, key), if any."""
         try:
             claim = KeyClaimModel.get(item_key("KEY", producer, key), "KEY", consistent_read=True)
         except DoesNotExist:
@@ -232,7 +227,7 @@ class DynamoCatalog(ContentsStore, BundleStore, SchemaAndTokenStore):
         one: a claim whose package is gone counts as expired (``create_or_resume``).
         """
         self._keep_claim(record)
-        file_lists.keep_file_chunks(record.package_id)
+        self.keep_file_list(record.package_id)
         order = _order_key(record.created_at, record.package_id)
         try:
             PackageModel(item_key("PKG", record.package_id), PKG_SK).update(

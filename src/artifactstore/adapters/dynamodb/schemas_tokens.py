@@ -6,15 +6,16 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from artifactstore.catalog.models import SchemaModel, TokenModel
-from artifactstore.catalog.support import (
+from artifactstore.adapters.dynamodb.models import SchemaModel, TokenModel
+from artifactstore.adapters.dynamodb.support import (
     CONDITION_FAILED,
     decode_cursor,
     encode_cursor,
     error_code,
 )
 from artifactstore.domain.packages import Page
-from artifactstore.domain.schemas import SLUG_RE, MetadataSchema
+from artifactstore.domain.schemas import SLUG_RE, MetadataSchema, StoredSchema
+from artifactstore.domain.tokens import IssuedToken
 from artifactstore.errors import Conflict, NotFound
 
 
@@ -35,7 +36,7 @@ class SchemaAndTokenStore:
         except PutError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
-        existing = self.get_schema_item(schema.slug)
+        existing = self.get_schema(schema.slug)
         if existing.body != body:
             raise Conflict(
                 f"schema {schema.slug!r} is registered with a different body",
@@ -44,36 +45,45 @@ class SchemaAndTokenStore:
             )
         return False, existing.created_at
 
-    def get_schema_item(self, slug: str) -> SchemaModel:
-        """The stored schema item, or NotFound."""
+    def get_schema(self, slug: str) -> StoredSchema:
+        """The registered schema, or NotFound."""
         if not SLUG_RE.fullmatch(slug):
             raise NotFound(f"no metadata schema {slug!r}", code="schema_not_found")
         try:
-            return SchemaModel.get("SCHEMA", slug, consistent_read=True)
+            return _schema(SchemaModel.get("SCHEMA", slug, consistent_read=True))
         except DoesNotExist as exc:
             raise NotFound(f"no metadata schema {slug!r}", code="schema_not_found") from exc
 
-    def list_schemas(self, limit: int, cursor: str | None) -> Page[SchemaModel]:
+    def list_schemas(self, limit: int, cursor: str | None) -> Page[StoredSchema]:
         """Registered schemas by slug."""
         start = decode_cursor(cursor, {"pk": "SCHEMA"}, ("sk",))
         result = SchemaModel.query("SCHEMA", limit=limit, last_evaluated_key=start)
-        items = list(result)
+        items = [_schema(item) for item in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
     # -- tokens ------------------------------------------------------------------------------
 
-    def put_token(self, token_hash: str, token: TokenModel) -> None:
+    def put_token(self, token_hash: str, token: IssuedToken) -> None:
         """Store an issued token's hash and grants."""
-        token.pk, token.sk = "TOKEN", token_hash
-        token.save(condition=TokenModel.pk.does_not_exist())
+        item = TokenModel(
+            "TOKEN",
+            token_hash,
+            token_id=token.token_id,
+            name=token.name,
+            scopes=list(token.scopes),
+            producers=list(token.producers) if token.producers else None,
+            created_at=token.created_at,
+            revoked=token.revoked,
+        )
+        item.save(condition=TokenModel.pk.does_not_exist())
 
-    def find_token(self, token_hash: str) -> TokenModel | None:
-        """The token item for a hash, if issued and not revoked."""
+    def find_token(self, token_hash: str) -> IssuedToken | None:
+        """The token for a hash, if issued and not revoked."""
         try:
             token = TokenModel.get("TOKEN", token_hash, consistent_read=True)
         except DoesNotExist:
             return None
-        return None if token.revoked else token
+        return None if token.revoked else _token(token)
 
     def revoke_token(self, token_id: str) -> bool:
         """Revoke an issued token by id."""
@@ -82,6 +92,21 @@ class SchemaAndTokenStore:
             return True
         return False
 
-    def list_tokens(self) -> list[TokenModel]:
-        """Issued tokens (hashes only)."""
-        return list(TokenModel.query("TOKEN"))
+    def list_tokens(self) -> list[IssuedToken]:
+        """Issued tokens."""
+        return [_token(item) for item in TokenModel.query("TOKEN")]
+
+
+def _schema(item: SchemaModel) -> StoredSchema:
+    return StoredSchema(item.sk, item.body, item.digest, item.created_at)
+
+
+def _token(item: TokenModel) -> IssuedToken:
+    return IssuedToken(
+        token_id=item.token_id,
+        name=item.name,
+        scopes=tuple(item.scopes),
+        producers=tuple(item.producers) if item.producers else None,
+        created_at=item.created_at,
+        revoked=bool(item.revoked),
+    )

@@ -2,7 +2,7 @@
 
 Uploads arrive over HTTP through URLs our own API serves (``/local-storage/{key}``), signed with
 HMAC-SHA256 over method, key, size and expiry, so clients use one code path for both backends.
-The signing key must be a real secret (``local_signing.signing_key_for``): whoever holds it
+The signing key must be a real secret (``adapters.local.signing.signing_key_for``): whoever holds it
 can read every blob and write uploads of any size. A URL never lives longer than ``url_ttl``,
 whatever expiry it names.
 
@@ -35,15 +35,9 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
-from artifactstore.adapters import local_files
+from artifactstore.adapters.local import files as local_files
 from artifactstore.domain.digests import Digest, StreamingHasher
-from artifactstore.domain.protection import Protection
-from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import AuthError, Conflict, InvalidInput, NotFound
-from artifactstore.ports import (
-    OpenUpload,
-    UploadPart,
-    UploadTarget,
+from artifactstore.domain.keys import (
     blob_key,
     bundle_key,
     is_upload_key,
@@ -53,6 +47,10 @@ from artifactstore.ports import (
     require_upload_key,
     upload_key,
 )
+from artifactstore.domain.protection import Protection
+from artifactstore.domain.retention import RetentionClass
+from artifactstore.errors import AuthError, Conflict, InvalidInput, NotFound
+from artifactstore.ports.storage import OpenUpload, UploadPart, UploadTarget
 
 ROUTE_PREFIX = "/local-storage/"
 OCTET_STREAM = "application/octet-stream"

@@ -1,0 +1,1 @@
+"""The local-files storage adapter (and its notifier for the local stack)."""

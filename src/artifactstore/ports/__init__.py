@@ -1,0 +1,1 @@
+"""Ports: the small interfaces the service layer talks to; adapters live in ``adapters/``."""

@@ -1,0 +1,342 @@
+"""The catalog port: package identity, state, file lists, blob states, schemas and tokens.
+
+Every method speaks domain values only. Every state change is conditional: a write that loses
+a race says so (a False return, ``KeyTaken`` or ``StaleWrite``), never overwrites the winner.
+The DynamoDB adapter (``adapters/dynamodb``) and the in-memory fake (``tests/fakes``) are held
+to one contract suite (``tests/contract``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.packages import (
+    BlobState,
+    BlobStatus,
+    HeldBlob,
+    PackageFile,
+    PackageRecord,
+    Page,
+)
+from artifactstore.domain.protection import Protection
+from artifactstore.domain.schemas import MetadataSchema, StoredSchema
+from artifactstore.domain.tokens import IssuedToken
+from artifactstore.errors import ArtifactStoreError, Conflict
+
+
+class KeyTaken(Conflict):
+    """The (producer, key) pair already names a package: the winner's id and fingerprint."""
+
+    code = "idempotency_key_taken"
+
+    def __init__(self, package_id: str, fingerprint: str) -> None:
+        super().__init__(f"idempotency key already names package {package_id}")
+        self.package_id = package_id
+        self.fingerprint = fingerprint
+
+
+class StaleWrite(ArtifactStoreError):
+    """A conditional write kept losing races; re-read and decide again."""
+
+    code = "stale_write"
+
+
+class Busy(ArtifactStoreError):
+    """The catalog throttled writes past their retry budget; the caller may retry later."""
+
+    code = "busy"
+
+
+class PackageRepository(Protocol):
+    """Packages, their idempotency-key claims, the seal outbox and State Hub links."""
+
+    def create_package(self, record: PackageRecord) -> None:
+        """Claim (producer, key) and create the package at once, or raise ``KeyTaken``."""
+        ...
+
+    def create_package_replacing(self, record: PackageRecord, expired_package_id: str) -> None:
+        """Point a key whose package expired (or is gone) at a new package; ``StaleWrite``
+        when another request re-claimed it first."""
+        ...
+
+    def find_claim(self, producer: str, key: str) -> tuple[str, str] | None:
+        """(package_id, fingerprint) named by (producer, key), if any."""
+        ...
+
+    def get_package(self, package_id: str) -> PackageRecord:
+        """The package record, or NotFound (``package_not_found``)."""
+        ...
+
+    def list_packages(
+        self,
+        *,
+        producer: str | None,
+        state: str | None,
+        key: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[PackageRecord]:
+        """Packages newest first, by producer, state and/or key."""
+        ...
+
+    def request_finalize(self, package_id: str) -> None:
+        """Record that the client is done uploading (idempotent)."""
+        ...
+
+    def seal(self, record: PackageRecord, manifest_digest: str, now: datetime) -> bool:
+        """draft → sealed, once: False when another sealer won or the package moved on."""
+        ...
+
+    def expire(self, package_id: str, now: datetime, abandoned_before: datetime) -> bool:
+        """draft → expired; False if it sealed or expired meanwhile."""
+        ...
+
+    def expired_drafts(
+        self, now: datetime, abandoned_before: datetime, limit: int = 100
+    ) -> list[PackageRecord]:
+        """Drafts to expire, oldest first."""
+        ...
+
+    def unpublished_seals(self, limit: int = 100) -> list[PackageRecord]:
+        """Sealed packages whose seal event is not confirmed published (the outbox)."""
+        ...
+
+    def mark_published(self, package_id: str) -> None:
+        """Take a package out of the outbox."""
+        ...
+
+    def record_link(self, package_id: str, link: dict[str, Any]) -> None:
+        """Record the State Hub link outcome on the package (its state does not change)."""
+        ...
+
+
+class FileListRepository(Protocol):
+    """A package's files: lists sent whole or in parts, completed once, then paged."""
+
+    def add_files(
+        self,
+        package_id: str,
+        files: Sequence[FileEntry],
+        verified_hex: set[str] | None = None,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Write a list sent in one go (files and distinct blobs), as a draft expiring at
+        ``expires_at``."""
+        ...
+
+    def mark_files_complete(self, package_id: str) -> None:
+        """Record that every file and blob of the package is written."""
+        ...
+
+    def add_list_part(
+        self,
+        package_id: str,
+        files: Sequence[FileEntry],
+        declared: int,
+        stale_before: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Keep one part of a list sent in parts (the same part twice writes the same items);
+        ``file_list_too_long`` past ``declared`` files."""
+        ...
+
+    def read_list_parts(self, package_id: str) -> list[FileEntry]:
+        """Every file of every part received, in no particular order (duplicates included)."""
+        ...
+
+    def delete_list_parts(self, package_id: str) -> None:
+        """Drop the parts received, so a list sent again does not count twice."""
+        ...
+
+    def claim_file_list(
+        self, package_id: str, writer: str, now: datetime, stale_before: datetime
+    ) -> bool:
+        """Become the one writer that completes the list (a claim older than
+        ``stale_before`` may be taken over)."""
+        ...
+
+    def add_file_chunks(
+        self, package_id: str, files: Sequence[FileEntry], expires_at: datetime
+    ) -> None:
+        """Write a complete list (sorted by path) of a draft expiring at ``expires_at``."""
+        ...
+
+    def add_blob_buckets(
+        self,
+        package_id: str,
+        blobs: Mapping[str, int],
+        verified_hex: set[str],
+        expires_at: datetime,
+    ) -> None:
+        """Write the distinct blobs (hex → size); those in ``verified_hex`` start verified."""
+        ...
+
+    def finish_file_list(
+        self,
+        package_id: str,
+        writer: str,
+        *,
+        blob_count: int,
+        verified_count: int,
+        total_bytes: int,
+    ) -> bool:
+        """Mark the list complete with its counters, if ``writer`` still holds the claim."""
+        ...
+
+    def release_file_list(self, package_id: str, writer: str) -> None:
+        """Give up the claim (the list failed its checks); nothing else changes."""
+        ...
+
+    def keep_file_list(self, package_id: str) -> None:
+        """The package is sealing: its files are kept for good (no draft expiry)."""
+        ...
+
+    def iter_files(self, package_id: str, after: str | None = None) -> Iterator[FileEntry]:
+        """Every file in path order (only those after ``after``, if given)."""
+        ...
+
+    def get_file(self, package_id: str, path: str) -> FileEntry:
+        """One file of a package, or NotFound (``file_not_found``)."""
+        ...
+
+    def list_files(self, package_id: str, limit: int, cursor: str | None) -> Page[PackageFile]:
+        """One page of a package's files with their blob status."""
+        ...
+
+
+class BlobRepository(Protocol):
+    """Each package's distinct blobs and their status; the blobs each backend holds."""
+
+    def blob_states(self, package_id: str, status: BlobStatus | None = None) -> Iterator[BlobState]:
+        """The package's distinct blobs in digest order, optionally in one status only."""
+        ...
+
+    def blob_states_between(self, package_id: str, first: str, last: str) -> dict[str, BlobState]:
+        """The package's blobs whose digest hex lies in ``[first, last]``, by hex."""
+        ...
+
+    def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
+        """One distinct blob of a package, or None when the package does not list it."""
+        ...
+
+    def set_blob_status(
+        self,
+        package_id: str,
+        digest: Digest,
+        new: BlobStatus,
+        seen: str | None = None,
+        expected: BlobStatus | None = None,
+    ) -> bool:
+        """Move one blob to ``new`` (from ``expected`` when given) and adjust the package's
+        counters at once; False when it already was ``new`` or was not ``expected``."""
+        ...
+
+    def set_blob_statuses(
+        self, package_id: str, changes: Mapping[str, tuple[BlobStatus, str | None]]
+    ) -> set[str]:
+        """Move many blobs (hex → (new status, seen digest)); returns the hex of those moved."""
+        ...
+
+    def verified_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
+        """Which of ``digests`` (hex) the backend holds, verified."""
+        ...
+
+    def held_blobs(self, backend: str, digests: Iterable[Digest]) -> dict[str, Protection | None]:
+        """The held blobs among ``digests``: hex → recorded protection."""
+        ...
+
+    def held_records(self, backend: str, digests: Iterable[Digest]) -> dict[str, HeldBlob]:
+        """The held blobs among ``digests``: hex → size, protection and producers."""
+        ...
+
+    def record_blob(
+        self,
+        backend: str,
+        digest: Digest,
+        size: int,
+        package_id: str,
+        now: datetime,
+        protection: Protection | None = None,
+        producer: str | None = None,
+    ) -> None:
+        """Record a verified blob, how it is kept, and the producer whose upload proved it."""
+        ...
+
+    def add_blob_producer(self, backend: str, digest: Digest, producer: str) -> None:
+        """Record that ``producer`` proved possession of a held blob."""
+        ...
+
+    def raise_blob_protection(self, backend: str, digest: Digest, protection: Protection) -> None:
+        """Record protection applied to a held blob; never weakens what is recorded."""
+        ...
+
+
+class BundleRepository(Protocol):
+    """Bundles asked for: which small blobs, in which byte order."""
+
+    def put_bundle(
+        self,
+        package_id: str,
+        bundle_id: str,
+        members: Sequence[tuple[str, int]],
+        draft_expires_at: datetime | None = None,
+    ) -> None:
+        """Record a bundle's members (hex, size) in order; the same bundle again is harmless."""
+        ...
+
+    def get_bundle(self, package_id: str, bundle_id: str) -> list[tuple[str, int]] | None:
+        """The bundle's members (hex, size) in byte order, or None when never asked for."""
+        ...
+
+
+class SchemaRepository(Protocol):
+    """Registered metadata schemas."""
+
+    def put_schema(self, schema: MetadataSchema, now: datetime) -> tuple[bool, datetime]:
+        """Register a schema: (created, created_at); the same bytes again is a no-op, other
+        bytes under the slug are ``schema_conflict``."""
+        ...
+
+    def get_schema(self, slug: str) -> StoredSchema:
+        """The registered schema, or NotFound (``schema_not_found``)."""
+        ...
+
+    def list_schemas(self, limit: int, cursor: str | None) -> Page[StoredSchema]:
+        """Registered schemas by slug."""
+        ...
+
+
+class TokenRepository(Protocol):
+    """Issued API tokens, by the SHA-256 of their secret (the secret is never kept)."""
+
+    def put_token(self, token_hash: str, token: IssuedToken) -> None:
+        """Store an issued token's hash and grants."""
+        ...
+
+    def find_token(self, token_hash: str) -> IssuedToken | None:
+        """The token for a hash, if issued and not revoked."""
+        ...
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke an issued token by id; False when there is none."""
+        ...
+
+    def list_tokens(self) -> list[IssuedToken]:
+        """Issued tokens."""
+        ...
+
+
+class Catalog(
+    PackageRepository,
+    FileListRepository,
+    BlobRepository,
+    BundleRepository,
+    SchemaRepository,
+    TokenRepository,
+    Protocol,
+):
+    """Everything the service keeps in the catalog."""
