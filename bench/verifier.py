@@ -40,7 +40,7 @@ def _child(env: dict[str, str], *args: str) -> dict[str, Any]:
 def _staged_upload(stack: BenchStack, path: Path, size: int) -> str:
     """A draft declaring the file, and its bytes at the upload key, with no notification sent."""
     from artifactstore.domain.digests import hash_file
-    from artifactstore.ports import upload_key
+    from artifactstore.domain.keys import upload_key
 
     digest = hash_file(path)
     run_id = f"bench-verify-{uuid.uuid4()}"

@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from artifactstore.adapters.local_notify import LOCAL_BUCKET
+from artifactstore.adapters.local.notify import LOCAL_BUCKET
 from artifactstore.adapters.tracing import Tracer
 from artifactstore.service.factory import services
 from artifactstore.service.verification import NotReadyYet, verify_upload
