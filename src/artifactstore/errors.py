@@ -58,6 +58,12 @@ class StorageError(ArtifactStoreError):
     code = "storage_error"
 
 
+class DependencyUnavailable(ArtifactStoreError):
+    """A service we depend on besides storage (the event bus, State Hub) failed; retry."""
+
+    code = "dependency_unavailable"
+
+
 class AuthError(ArtifactStoreError):
     """The token is missing or unknown (``unauthorized``) or lacks the right (``forbidden``)."""
 

@@ -174,12 +174,10 @@ def test_a_stale_expected_status_is_caught_by_the_condition_and_read_again(
     # Another verifier rejects it after this one read "pending".
     assert catalog.set_blob_status(package_id, digest, BlobStatus.REJECTED, "blake3:" + "e" * 64)
 
-    assert catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED, expected=read.status)
+    assert catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED, expected=read)
     record = catalog.get_package(package_id)
     assert (record.verified_count, record.rejected_count) == (1, 0)
-    assert not catalog.set_blob_status(
-        package_id, digest, BlobStatus.VERIFIED, expected=BlobStatus.PENDING
-    )
+    assert not catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED, expected=read)
     assert catalog.get_package(package_id).verified_count == 1
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from artifactstore.errors import StorageError
+from artifactstore.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -43,4 +43,6 @@ class EventBridgePublisher:
             ]
         )
         if answer.get("FailedEntryCount"):
-            raise StorageError(f"EventBridge refused the event: {answer['Entries']}")
+            raise DependencyUnavailable(
+                f"EventBridge refused the event: {answer['Entries']}", code="event_bus_unavailable"
+            )

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from artifactstore.errors import StorageError
+from artifactstore.errors import DependencyUnavailable
 
 
-class StateHubUnavailable(StorageError):
+class StateHubUnavailable(DependencyUnavailable):
     """State Hub did not accept the event after retries (5xx or no answer)."""
 
     code = "state_hub_unavailable"

@@ -92,6 +92,9 @@ class BlobState:
     size: int
     status: BlobStatus
     seen_digest: str | None = None
+    # Where the catalog keeps it, opaque to the service: a write of the state just read goes
+    # straight there (its condition still checks the status) instead of looking it up again.
+    slot: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,9 @@ class PackageFile:
     entry: FileEntry
     status: BlobStatus
     seen_digest: str | None = None
+    # Where the catalog keeps it, opaque to the service: a write of the state just read goes
+    # straight there (its condition still checks the status) instead of looking it up again.
+    slot: str | None = field(default=None, compare=False)
 
 
 T = TypeVar("T")

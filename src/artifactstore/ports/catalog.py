@@ -229,10 +229,11 @@ class BlobRepository(Protocol):
         digest: Digest,
         new: BlobStatus,
         seen: str | None = None,
-        expected: BlobStatus | None = None,
+        expected: BlobState | None = None,
     ) -> bool:
-        """Move one blob to ``new`` (from ``expected`` when given) and adjust the package's
-        counters at once; False when it already was ``new`` or was not ``expected``."""
+        """Move one blob to ``new`` and adjust the package's counters at once; False when it
+        already was ``new``, or is verified (a verified blob never goes back). ``expected``,
+        the state the caller just read, may save a read; it is a hint, never trusted."""
         ...
 
     def set_blob_statuses(

@@ -20,7 +20,7 @@ from artifactstore.errors import NotFound, StorageError
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held
 from artifactstore.service.sealing import try_seal
-from artifactstore.service.verdicts import (
+from artifactstore.service.upload_outcomes import (
     Outcome,
     Verification,
     expects_uploads,

@@ -12,7 +12,7 @@ from artifactstore.service.bundle_verification import verify_bundle
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held, usable_held
 from artifactstore.service.sealing import try_seal
-from artifactstore.service.verdicts import (
+from artifactstore.service.upload_outcomes import (
     Outcome,
     Verification,
     expects_uploads,
@@ -75,9 +75,7 @@ def verify_upload(
         outcome = _hash_and_promote(svc, record, blob, key, version)
         if outcome is not Outcome.VERIFIED:
             return Verification(outcome, package_id)
-    if not svc.catalog.set_blob_status(
-        package_id, digest, BlobStatus.VERIFIED, expected=blob.status
-    ):
+    if not svc.catalog.set_blob_status(package_id, digest, BlobStatus.VERIFIED, expected=blob):
         outcome = Outcome.ALREADY_VERIFIED  # a concurrent verifier counted it first
     sealed = try_seal(svc, package_id)
     return Verification(outcome, package_id, sealed)
@@ -105,7 +103,7 @@ def _hash_and_promote(
         storage.delete_upload(key, upload.version)
         seen_text = str(seen) if seen else f"size {upload.size} (expected {blob.size})"
         svc.catalog.set_blob_status(
-            record.package_id, blob.digest, BlobStatus.REJECTED, seen_text, expected=blob.status
+            record.package_id, blob.digest, BlobStatus.REJECTED, seen_text, expected=blob
         )
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED

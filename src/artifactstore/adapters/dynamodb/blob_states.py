@@ -28,7 +28,6 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageState
 from artifactstore.errors import NotFound
 
-BUCKET_KEYS_KEPT = 10_000  # (package, digest) -> bucket key, remembered by get_blob_state
 _COUNTERS = {
     BlobStatus.VERIFIED: PackageModel.verified_count,
     BlobStatus.REJECTED: PackageModel.rejected_count,
@@ -37,10 +36,6 @@ _COUNTERS = {
 
 class BlobStateStore(CatalogTable):
     """Read and move the statuses of a package's distinct blobs."""
-
-    def __init__(self, table_name: str, region: str | None = None) -> None:
-        super().__init__(table_name, region)
-        self._bucket_keys: dict[tuple[str, str], str] = {}
 
     def _state(self, package_id: str) -> PackageState:
         item = PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
@@ -71,12 +66,7 @@ class BlobStateStore(CatalogTable):
         """One distinct blob of a package, or None when the package does not list it."""
         pk = item_key("PKG", package_id)
         bucket = _bucket_of(pk, digest.hex)
-        if bucket is None:
-            return None
-        if len(self._bucket_keys) >= BUCKET_KEYS_KEPT:
-            self._bucket_keys.clear()
-        self._bucket_keys[(pk, digest.hex)] = bucket.sk  # buckets never move once written
-        return _blob_state(bucket, digest.hex)
+        return None if bucket is None else _blob_state(bucket, digest.hex)
 
     def set_blob_status(
         self,
@@ -84,21 +74,21 @@ class BlobStateStore(CatalogTable):
         digest: Digest,
         new: BlobStatus,
         seen: str | None = None,
-        expected: BlobStatus | None = None,
+        expected: BlobState | None = None,
     ) -> bool:
         """Move one blob to ``new`` and adjust the package's counters, in one transaction.
 
         Returns False when the blob already had that status (a redelivery): nothing is counted
         twice. A verified blob never goes back. Concurrent verifications of one package all
         update its item, so a lost transaction is retried after a short, growing pause.
-        ``expected``, the status the caller just read with ``get_blob_state``, saves the first
-        read; the transaction's condition still checks it.
+        ``expected``, the state the caller just read with ``get_blob_state``, saves the first
+        read (buckets never move once written); the transaction's condition still checks its
+        status, and a lost condition reads again.
         """
         pk = item_key("PKG", package_id)
         for attempt in range(8):
-            bucket_sk = self._bucket_keys.get((pk, digest.hex)) if attempt == 0 else None
-            if bucket_sk is not None and expected is not None:
-                current = expected
+            if attempt == 0 and expected is not None and expected.slot is not None:
+                bucket_sk, current = expected.slot, expected.status
             else:
                 bucket = _bucket_of(pk, digest.hex)
                 if bucket is None:
@@ -226,4 +216,5 @@ def _blob_state(bucket: BlobBucketModel, hex_digest: str) -> BlobState:
         int(bucket.size.attribute_values[hex_digest]),
         BlobStatus(bucket.status.attribute_values[hex_digest]),
         seen,
+        slot=bucket.sk,
     )

@@ -11,6 +11,7 @@ from pynamodb.exceptions import (
     DoesNotExist,
     TransactWriteError,
     UpdateError,
+    VerboseClientError,
 )
 from pynamodb.expressions.condition import Condition, Or
 from pynamodb.transactions import TransactWrite
@@ -70,6 +71,16 @@ def _to_record(item: PackageModel) -> PackageRecord:
     )
 
 
+def _claim_that_won(exc: TransactWriteError) -> KeyClaimModel | None:
+    """The claim whose existence cancelled a create (DynamoDB returns it: ALL_OLD), if that
+    is why it was cancelled."""
+    reasons = exc.cause.cancellation_reasons if isinstance(exc.cause, VerboseClientError) else []
+    first = reasons[0] if reasons else None
+    if first is None or first.code != "ConditionalCheckFailed" or not first.raw_item:
+        return None
+    return KeyClaimModel.from_raw_data(first.raw_item)
+
+
 def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
 
@@ -121,13 +132,13 @@ class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenSto
         )
         try:
             with TransactWrite(connection=self._connection()) as tx:
-                tx.save(claim, condition=KeyClaimModel.pk.does_not_exist())
+                tx.save(claim, condition=KeyClaimModel.pk.does_not_exist(), return_values="ALL_OLD")
                 tx.save(self._package_model(record), condition=PackageModel.pk.does_not_exist())
         except TransactWriteError as exc:
-            existing = self.find_claim(record.producer, record.idempotency_key)
-            if existing is None:
+            winner = _claim_that_won(exc)
+            if winner is None:
                 raise
-            raise KeyTaken(*existing) from exc
+            raise KeyTaken(winner.package_id, winner.content_digest) from exc
 
     def create_package_replacing(self, record: PackageRecord, expired_package_id: str) -> None:
         """Point a key whose package expired (or is gone: DynamoDB's TTL deleted it) at a new
