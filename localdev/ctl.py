@@ -1,7 +1,9 @@
-"""Control a ``make dev`` stack from outside: the pid file, background start, stop, status."""
+"""Control a ``make dev`` stack from outside: the pid file, background start, stop, status,
+and one maintenance round on demand (``python -m localdev.ctl maintenance --as-of TIME``)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -12,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from localdev.config import DevConfig, load_env
@@ -175,3 +178,81 @@ def status(root: Path) -> int:
     details = info.read_text(encoding="utf-8") if info.exists() else "{}"
     print(f"make dev is running (pid {pid}): {details.strip()}")
     return 0
+
+
+def maintenance_env(root: Path) -> dict[str, str]:
+    """The environment the running stack's functions see (its resources, storage, keys)."""
+    from localdev.dev import FAKE_AWS
+    from localdev.stack import LocalStack
+
+    config = _config(root)
+    stack = LocalStack.read(config.path("stack.json"))
+    env = {
+        "ARTIFACTSTORE_API_URL": config.api_url,
+        "ARTIFACTSTORE_LOCAL_STORAGE_DIR": str(config.path("storage")),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **{k: v for k, v in os.environ.items() if k.startswith("ARTIFACTSTORE_")},
+        "ARTIFACTSTORE_LOCAL_DEV": "1",
+        **FAKE_AWS,
+        **stack.service_environment(),
+    }
+    env.pop("ARTIFACTSTORE_LOCAL_NOTIFY_QUEUE_URL", None)  # maintenance uploads nothing
+    return env
+
+
+def maintenance(root: Path, as_of: datetime | None) -> int:
+    """Run one maintenance round against the running ``make dev`` stack, as if the clock said
+    ``as_of`` (now when None); print its figures as one JSON object. 3 when nothing runs."""
+    config = _config(root)
+    if running_pid(config.path("dev.pid")) is None:
+        print("make dev is not running: start it first (make dev)", file=sys.stderr)
+        return 3
+    os.environ.update(maintenance_env(root))
+    os.environ.pop("AWS_PROFILE", None)
+    from artifactstore.service.factory import build_services
+    from artifactstore.service.lifecycle import run_maintenance
+    from artifactstore.settings import service_settings
+
+    svc = build_services(service_settings())
+    if as_of is not None:
+        svc.clock = lambda: as_of
+    figures = run_maintenance(svc).as_dict()
+    print(json.dumps({"as_of": (as_of or svc.clock()).isoformat(), **figures}, sort_keys=True))
+    return 0
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant with its zone (``2027-01-01T00:00:00Z``), as aware UTC."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the time zone too (…Z or +00:00): {text!r}")
+    return when.astimezone(UTC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m localdev.ctl maintenance [--as-of TIME]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m localdev.ctl", description="Act on a running make dev stack."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    round_ = commands.add_parser(
+        "maintenance",
+        help="run one maintenance round now (expiry, sweep, outbox) and print its figures",
+    )
+    round_.add_argument(
+        "--as-of",
+        type=_instant,
+        default=None,
+        metavar="TIME",
+        help="run as if the clock said TIME (ISO 8601 with zone, e.g. 2027-01-01T00:00:00Z)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(maintenance(Path.cwd(), args.as_of))
+
+
+if __name__ == "__main__":
+    main()

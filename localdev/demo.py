@@ -3,8 +3,9 @@
 Starts ``make dev`` in the background with its state in a temporary folder (a running
 ``make dev`` of yours and its ``.localdev/`` are never touched: when the guide's ports are taken
 the demo uses free ones), builds a realistic guide-board run, and walks the guide: register the
-schema, ingest (twice), manifest, download and verify, State Hub link, what State Hub got, and
-the package's page in the browser (``/ui``); it ends by printing that page's URL.
+schema, ingest (twice), manifest, download and verify, State Hub link, what State Hub got, the
+signed seal (verified with the listed key), and the package's page in the browser (``/ui``); it
+ends by printing that page's URL.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,8 +231,35 @@ def _walk(demo: Demo) -> str:
         raise DemoFailed("verify accepted a tampered download")
 
     _link(demo, package_id)
+    _attestation(demo, package_id)
     _page(demo, package_id, first["manifest_digest"])
     return package_id
+
+
+def _attestation(demo: Demo, package_id: str) -> None:
+    demo.heading(
+        "The signed seal",
+        "the linker signed an in-toto statement about the manifest with the stack's KMS key "
+        "(moto's, provisioned from template.yaml); checked against the key /signing-keys lists, "
+        "saved as a trusted key (docs/attestations.md).",
+    )
+    cli = BIN / "artifactstore"
+    trusted = demo.work / "trusted.pem"
+    trusted.write_text(demo.run(cli, "signing-keys", "--pem"), encoding="utf-8")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            envelope = demo.get(f"/packages/{package_id}/attestation")
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 or time.monotonic() > deadline:
+                raise DemoFailed(f"no attestation for {package_id} within 30 s: {exc}") from exc
+            time.sleep(0.5)
+    demo.run(cli, "attestation", package_id, "--verify", "--key", trusted)
+    import base64
+
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    _show({"keyid": envelope["signatures"][0]["keyid"], **statement})
 
 
 def _page(demo: Demo, package_id: str, digest: str) -> None:

@@ -8,6 +8,8 @@ other writes. Here a transaction backs up only the items it changes, restores on
 runs under one lock that every DynamoDB write takes, so no write interleaves with it.
 
 This patches the emulator (moto) in the local stack and the tests; nothing under ``src/``.
+Before patching, :func:`install` probes unpatched moto for the bug (``PROBES``) and warns when
+it is fixed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from moto.dynamodb.exceptions import (
 )
 from moto.dynamodb.models import DynamoDBBackend
 
+from localdev.motoserver import Probe, check_patches
+
 _WRITES = threading.RLock()
+_MOTO_TRANSACT_WRITE_ITEMS = DynamoDBBackend.transact_write_items  # moto's own, for the probe
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 F = TypeVar("F", bound=Callable[..., Any])
 Backup = tuple[str, Any, Any, Any]  # table name, hash value, range value, item (None: absent)
@@ -156,10 +161,54 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             raise TransactionCanceledException(errors)
 
 
+def cancelled_transaction_undoes_other_writes() -> bool:
+    """A cancelled transaction puts back a whole-table copy, losing writes made meanwhile."""
+    backend = DynamoDBBackend("us-east-1", "999999999999")  # a backend of its own, unregistered
+    key = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    backend.create_table(
+        name="probe",
+        schema=key,
+        throughput=None,
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    read = backend.get_item
+
+    def read_while_another_client_writes(table_name: str, item_key: dict[str, Any]) -> Any:
+        # another request's write lands while the transaction runs (moto serves in threads)
+        backend.tables["probe"].put_item({"pk": {"S": "written-meanwhile"}})
+        return read(table_name, item_key)
+
+    backend.get_item = read_while_another_client_writes  # type: ignore[method-assign,assignment]
+    fails = {
+        "ConditionCheck": {
+            "TableName": "probe",
+            "Key": {"pk": {"S": "absent"}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
+    try:
+        _MOTO_TRANSACT_WRITE_ITEMS(backend, [fails])
+    except TransactionCanceledException:
+        return read("probe", {"pk": {"S": "written-meanwhile"}}) is None
+    raise RuntimeError("a transaction whose condition failed was not cancelled")
+
+
+PROBES: dict[str, Probe] = {"transact_write_items": cancelled_transaction_undoes_other_writes}
+
+
 def install() -> None:
-    """Patch moto's DynamoDB backend (idempotent)."""
+    """Probe unpatched moto (warning if the bug is fixed), then patch its DynamoDB backend once."""
     if getattr(DynamoDBBackend, "_artifactstore_patched", False):
         return
+    check_patches("moto_dynamodb", PROBES)
     for name in ("put_item", "update_item", "delete_item"):
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

@@ -6,26 +6,87 @@ match), so instead we pickle moto's own backend objects for the services the sta
 version, lock, message and item survives exactly, timestamps and ids included. Saving takes an
 exclusive gate that waits for in-flight requests, so no snapshot sees a half-applied request.
 The snapshot records moto's version; a different version refuses to load (``make migrate-fresh``).
+
+moto is pinned exactly (pyproject.toml) because ``localdev.moto_s3`` and ``localdev.moto_dynamodb``
+patch its internals. Each patch comes with a probe that shows, on unpatched moto, that the bug it
+works around is still there; :func:`check_patches` runs them before patching and warns loudly when
+one is fixed (the patch can go). ``python -m localdev.motoserver --check-patches`` runs them all.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import pickle
+import sys
 import threading
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("localdev.moto")
 
-SERVICES = ("s3", "sqs", "dynamodb", "events")
+SERVICES = ("s3", "sqs", "dynamodb", "events", "kms")
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
 class SnapshotError(RuntimeError):
     """A state file this moto cannot load."""
+
+
+class ObsoletePatch(UserWarning):
+    """moto no longer has a bug one of our patches works around: the patch can go."""
+
+
+Probe = Callable[[], bool]  # True while unpatched moto still has the bug
+
+
+def check_patches(module: str, probes: Mapping[str, Probe]) -> dict[str, bool | None]:
+    """Run each probe on unpatched moto: ``{patch: bug still there}`` (None: the probe failed).
+
+    A fixed bug, or a probe that no longer runs (moto changed the internals it touches), is
+    reported as an :class:`ObsoletePatch` warning and a log line on stderr, naming the patch.
+    """
+    found: dict[str, bool | None] = {}
+    for name, probe in probes.items():
+        what = (probe.__doc__ or name).strip().splitlines()[0]
+        try:
+            found[name] = bool(probe())
+        except Exception as exc:
+            found[name] = None
+            _loud(
+                f"{module}.{name}: its probe failed on moto {version('moto')} ({exc!r}): moto "
+                f"changed what the patch touches; review the patch ({what})"
+            )
+            continue
+        if not found[name]:
+            _loud(
+                f"{module}.{name}: moto {version('moto')} no longer has this bug, the patch can "
+                f"go: {what}"
+            )
+    return found
+
+
+def _loud(message: str) -> None:
+    warnings.warn(message, ObsoletePatch, stacklevel=3)
+    log.warning("%s", message)  # on stderr even when nothing configured logging (lastResort)
+
+
+def probe_all() -> dict[str, bool | None]:
+    """Every patch's probe, on this process's moto (call before anything installs a patch)."""
+    from localdev import moto_dynamodb, moto_s3
+
+    found = {f"moto_s3.{k}": v for k, v in check_patches("moto_s3", moto_s3.PROBES).items()}
+    found.update(
+        {
+            f"moto_dynamodb.{k}": v
+            for k, v in check_patches("moto_dynamodb", moto_dynamodb.PROBES).items()
+        }
+    )
+    return found
 
 
 class _Gate:
@@ -72,6 +133,9 @@ class _Pickler(pickle.Pickler):
     """
 
     def reducer_override(self, obj: Any) -> Any:
+        if (private_key := _private_key_der(obj)) is not None:
+            # moto's KMS keys hold cryptography keys, which do not pickle: saved as DER
+            return _load_private_key, (private_key,)
         if isinstance(obj, _LOCK_TYPES):
             return type(obj), ()
         if isinstance(obj, threading.Condition):
@@ -87,6 +151,35 @@ class _Pickler(pickle.Pickler):
                 getattr(obj, "__dict__", None) or None,
             )
         return NotImplemented
+
+
+@functools.cache
+def _private_key_types() -> tuple[type, ...]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    return (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
+
+
+def _private_key_der(obj: Any) -> bytes | None:
+    """PKCS#8 DER of a cryptography private key (what moto's asymmetric KMS keys hold)."""
+    if not isinstance(obj, _private_key_types()):
+        return None
+    from cryptography.hazmat.primitives import serialization
+
+    key: Any = obj
+    return bytes(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _load_private_key(der: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_private_key(der, None)
 
 
 def _backends(service: str) -> Any:
@@ -245,13 +338,22 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m localdev.motoserver``: serve until SIGINT/SIGTERM, then save the state."""
     import argparse
     import signal
-    import sys
 
     parser = argparse.ArgumentParser(description="moto server with persistent state")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--state-file", type=Path, default=None)
+    parser.add_argument(
+        "--check-patches",
+        action="store_true",
+        help="probe unpatched moto for each bug our patches work around; print JSON and exit "
+        "(status 1 when a patch is obsolete)",
+    )
     args = parser.parse_args(argv)
+    if args.check_patches:
+        found = probe_all()
+        print(json.dumps(found, indent=2, sort_keys=True))
+        sys.exit(0 if all(found.values()) else 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s moto     %(message)s")
     server = MotoServer(args.host, args.port, args.state_file)
     server.start()

@@ -1,11 +1,13 @@
-"""Create in moto exactly the S3, SQS, DynamoDB and EventBridge resources template.yaml declares.
+"""Create in moto exactly the S3, SQS, DynamoDB, EventBridge and KMS resources template.yaml
+declares.
 
 Lambda, IAM, API Gateway and policy resources are not created: our own processes play the
 functions (uvicorn for the API, the pump for the event-driven ones). Each rule target that is a
 function gets a local SQS queue instead (moto delivers EventBridge events to SQS), and the pump
 invokes the function with each message's body, the EventBridge envelope. Physical names are
-deterministic: an explicit name in the template, else ``<stack name>-<logical id lowercased>``.
-Provisioning is idempotent: what already exists (restored state) is kept.
+deterministic: an explicit name in the template, else ``<stack name>-<logical id lowercased>``,
+except a KMS key's, which KMS chooses: the key is tagged with its logical id and found by that
+tag again. Provisioning is idempotent: what already exists (restored state) is kept.
 """
 
 from __future__ import annotations
@@ -36,8 +38,13 @@ _NAME_PROPERTY = {
     "AWS::Events::EventBus": "Name",
     "AWS::Events::Rule": "Name",
     "AWS::Lambda::Function": "FunctionName",
+    "AWS::KMS::Alias": "AliasName",
 }
+KMS_KEY = "AWS::KMS::Key"
+KMS_LOGICAL_ID_TAG = "localdev-logical-id"  # how a restarted stack finds its keys again
 _ORDER = [
+    KMS_KEY,
+    "AWS::KMS::Alias",
     "AWS::SQS::Queue",
     "AWS::DynamoDB::Table",
     "AWS::Events::EventBus",
@@ -85,6 +92,8 @@ class Provisioner:
             return self.names[logical_id]
         resource = self.template.resources[logical_id]
         kind = resource["Type"]
+        if kind == KMS_KEY:
+            raise UnresolvableError(f"{logical_id}: a KMS key's id is known once it is created")
         explicit = (resource.get("Properties") or {}).get(_NAME_PROPERTY.get(kind, ""))
         if explicit is not None:
             if logical_id in self._resolving:
@@ -113,6 +122,8 @@ class Provisioner:
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{region}:{account}:table/{name}",
             "AWS::Events::EventBus": f"arn:aws:events:{region}:{account}:event-bus/{name}",
             "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account}:function:{name}",
+            KMS_KEY: f"arn:aws:kms:{region}:{account}:key/{name}",
+            "AWS::KMS::Alias": f"arn:aws:kms:{region}:{account}:{name}",
         }
         if kind == "AWS::Events::Rule":
             bus = self._rule_bus(logical_id)
@@ -132,7 +143,7 @@ class Provisioner:
         kind = self.template.resources[logical_id]["Type"]
         if kind == "AWS::SQS::Queue":
             return self.queue_url(self.physical_name(logical_id))
-        if kind in _NAME_PROPERTY:
+        if kind in _NAME_PROPERTY or kind == KMS_KEY:
             return self.physical_name(logical_id)
         raise UnresolvableError(
             f"Ref to {logical_id} ({kind}), which the local stack does not create"
@@ -250,6 +261,46 @@ class Provisioner:
         for operation, call_kwargs in calls:
             getattr(s3, operation)(**call_kwargs)
         log.info("created bucket %s", name)
+
+    def _create_kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        tag = f"{self.template.stack_name}/{logical_id}"
+        kms = self.client("kms")
+        key_id = self._kms_key_tagged(kms, tag)
+        if key_id is not None:
+            log.info("kept KMS key %s (%s)", key_id, logical_id)
+        else:
+            wanted = {"Description", "KeySpec", "KeyUsage", "Tags"}
+            self._ignored(logical_id, sorted(set(props) - wanted - {"KeyPolicy", "Enabled"}))
+            tags = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in props.get("Tags", [])]
+            tags.append({"TagKey": KMS_LOGICAL_ID_TAG, "TagValue": tag})
+            key_id = kms.create_key(
+                Description=props.get("Description", ""),
+                KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                Tags=tags,
+            )["KeyMetadata"]["KeyId"]
+            log.info("created KMS key %s (%s, %s)", key_id, logical_id, props.get("KeySpec"))
+        self.names[logical_id] = key_id
+
+    @staticmethod
+    def _kms_key_tagged(kms: Any, tag: str) -> str | None:
+        for page in kms.get_paginator("list_keys").paginate():
+            for key in page["Keys"]:
+                tags = kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+                if {"TagKey": KMS_LOGICAL_ID_TAG, "TagValue": tag} in tags:
+                    return str(key["KeyId"])
+        return None
+
+    def _create_kms_alias(self, logical_id: str, props: dict[str, Any]) -> None:
+        name, target = self.physical_name(logical_id), str(props["TargetKeyId"])
+        kms = self.client("kms")
+        aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+        if name not in aliases:
+            kms.create_alias(AliasName=name, TargetKeyId=target)
+            log.info("created KMS alias %s", name)
+        elif aliases[name] != target:
+            kms.update_alias(AliasName=name, TargetKeyId=target)
+            log.info("pointed KMS alias %s at %s", name, target)
 
     def _create_events_rule(self, logical_id: str, props: dict[str, Any]) -> None:
         raw = self.template.resources[logical_id].get("Properties") or {}

@@ -18,7 +18,6 @@ Plays Lambda's pollers as the template wires them (``stack.json``):
 from __future__ import annotations
 
 import argparse
-import base64
 import importlib.util
 import json
 import logging
@@ -30,13 +29,13 @@ import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
 import boto3
 
+from localdev.events import rule_delivery, scheduled_event, sqs_event
 from localdev.stack import FunctionSpec, LocalStack, Subscription
 from localdev.template import ACCOUNT_ID
 
@@ -65,56 +64,6 @@ class LambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the function's configured timeout."""
         return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """One record of an SQS event, as Lambda builds it from a received message."""
-    attributes = dict(message.get("Attributes") or {})
-    record: dict[str, Any] = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": attributes,
-        "messageAttributes": {
-            name: _message_attribute(value)
-            for name, value in (message.get("MessageAttributes") or {}).items()
-        },
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-    if "MD5OfMessageAttributes" in message:
-        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-    return record
-
-
-def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "stringListValues": [],
-        "binaryListValues": [],
-        "dataType": value["DataType"],
-    }
-    if "StringValue" in value:
-        out["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        out["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
-    return out
-
-
-def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
-    """The envelope EventBridge sends for a scheduled rule."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [rule_arn],
-        "detail": {},
-    }
 
 
 def load_handler(path: Path, attribute: str, module_name: str) -> Handler:
@@ -251,7 +200,7 @@ class Pump:
     def _invoke_batch(
         self, sub: Subscription, handler: Handler, messages: list[dict[str, Any]]
     ) -> None:
-        event = {"Records": [sqs_record(m, sub.queue_arn, self.stack.region) for m in messages]}
+        event = sqs_event(messages, sub.queue_arn)
         ids = {m["MessageId"] for m in messages}
         started = time.monotonic()
         try:
@@ -285,10 +234,7 @@ class Pump:
     def _invoke_envelope(
         self, sub: Subscription, handler: Handler, message: dict[str, Any]
     ) -> None:
-        envelope = json.loads(message["Body"])
-        if isinstance(envelope, dict) and "detail-type" in envelope:
-            # moto's default target input drops the envelope's "account"; EventBridge sends it
-            envelope.setdefault("account", ACCOUNT_ID)
+        envelope = rule_delivery(message["Body"])
         attempt = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1"))
         started = time.monotonic()
         label = f"{envelope.get('detail-type')} {envelope.get('id')}"

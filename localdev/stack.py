@@ -14,6 +14,7 @@ IDEMPOTENCY_TABLE_ID = "IdempotencyTable"
 EVENT_BUS_ID = "EventBus"
 OBJECT_CREATED_QUEUE_ID = "ObjectCreatedQueue"
 LINKER_FUNCTION_ID = "LinkerFunction"
+SIGNING_KEY_ID = "SigningKey"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ class LocalStack:
     def event_bus(self) -> str:
         """The EventBridge bus sealing events go to."""
         return self._name(EVENT_BUS_ID)
+
+    @property
+    def signing_key(self) -> str:
+        """The KMS key id that signs seal attestations."""
+        return self._name(SIGNING_KEY_ID)
 
     @property
     def object_created_queue_url(self) -> str:

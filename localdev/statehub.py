@@ -1,8 +1,12 @@
-"""A State Hub stand-in: records progress events and lists them back.
+"""The State Hub stand-in: records progress events and lists them back.
 
 ``POST /progress/`` appends the JSON body (with an ``id`` and ``received_at``) to a JSON-lines
 file and answers 201 ``{"id": ...}``; ``GET /progress/`` lists everything recorded, oldest first.
 The file survives restarts, like the rest of ``.localdev/``.
+
+One protocol (:func:`respond`), served two ways: by :class:`StateHubStandIn`, a small HTTP server
+of its own (port 8001, where the linker posts), and by :func:`progress_router`, the same routes
+for the API's FastAPI app (the pilot guide points ``STATE_HUB_URL`` at the API's address).
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+    from starlette.requests import Request
 
 log = logging.getLogger("localdev.statehub")
 _PATHS = ("/progress", "/progress/")
@@ -57,47 +65,69 @@ class EventLog:
         return [json.loads(line) for line in lines if line.strip()]
 
 
+def respond(events: EventLog, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """The stand-in's whole protocol: ``(status, JSON body)`` for one request."""
+    if path.split("?", 1)[0] not in _PATHS:
+        return HTTPStatus.NOT_FOUND, _error("not_found", f"no route {path}")
+    if method == "GET":
+        items = events.all()
+        return HTTPStatus.OK, {"items": items, "count": len(items)}
+    if method != "POST":
+        return HTTPStatus.METHOD_NOT_ALLOWED, _error("method_not_allowed", f"no {method} {path}")
+    try:
+        event = json.loads(body or b"null")
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        return HTTPStatus.UNPROCESSABLE_ENTITY, _error(
+            "invalid_input", "body must be a JSON object"
+        )
+    record = events.append(event)
+    log.info("%s recorded %s (%s)", record["id"], event.get("event_type"), event.get("summary", ""))
+    return HTTPStatus.CREATED, {"id": record["id"]}
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": None}}
+
+
+def progress_router(events: EventLog) -> APIRouter:
+    """:func:`respond` as routes for a FastAPI app (``GET``/``POST`` ``/progress[/]``)."""
+    from fastapi import APIRouter
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    async def progress(request: Request) -> JSONResponse:
+        body = await request.body()
+        status, answer = await run_in_threadpool(
+            respond, events, request.method, request.url.path, body
+        )
+        return JSONResponse(answer, status_code=status)
+
+    router = APIRouter(tags=["local State Hub stand-in"])
+    for path in _PATHS:  # plain routes: the request as it came, no FastAPI validation
+        router.add_route(path, progress, methods=["GET", "POST"], include_in_schema=False)
+    return router
+
+
 def _handler_class(events: EventLog) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "statehub-standin"
 
-        def _answer(self, status: HTTPStatus, body: Any) -> None:
-            data = json.dumps(body).encode("utf-8")
+        def _serve(self, body: bytes = b"") -> None:
+            status, answer = respond(events, self.command, self.path, body)
+            data = json.dumps(answer).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-        def _error(self, status: HTTPStatus, code: str, message: str) -> None:
-            self._answer(status, {"error": {"code": code, "message": message, "details": None}})
-
         def do_GET(self) -> None:
-            if self.path.split("?", 1)[0] not in _PATHS:
-                self._error(HTTPStatus.NOT_FOUND, "not_found", f"no route {self.path}")
-                return
-            items = events.all()
-            self._answer(HTTPStatus.OK, {"items": items, "count": len(items)})
+            self._serve()
 
         def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] not in _PATHS:
-                self._error(HTTPStatus.NOT_FOUND, "not_found", f"no route {self.path}")
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                body = json.loads(self.rfile.read(length) or b"null")
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                self._error(
-                    HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", "body must be a JSON object"
-                )
-                return
-            record = events.append(body)
-            log.info(
-                "%s recorded %s (%s)", record["id"], body.get("event_type"), body.get("summary", "")
-            )
-            self._answer(HTTPStatus.CREATED, {"id": record["id"]})
+            self._serve(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)

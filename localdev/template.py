@@ -25,6 +25,8 @@ PROVISIONED_TYPES = frozenset(
         "AWS::DynamoDB::Table",
         "AWS::Events::EventBus",
         "AWS::Events::Rule",
+        "AWS::KMS::Key",
+        "AWS::KMS::Alias",
     }
 )
 
@@ -48,7 +50,7 @@ class StackTemplate:
         }
 
     def provisioned(self) -> dict[str, dict[str, Any]]:
-        """The resources the local stack creates in moto (S3, SQS, DynamoDB, EventBridge)."""
+        """The resources the local stack creates in moto (S3, SQS, DynamoDB, EventBridge, KMS)."""
         return self.of_type(*PROVISIONED_TYPES)
 
     def resolver(self, ref: RefLookup, getatt: AttLookup) -> Resolver:

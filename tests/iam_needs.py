@@ -11,7 +11,7 @@ and X-Ray writes, which SAM attaches).
 
 Resources are the template's logical ids: ``ArtifactsBucket/*`` its objects,
 ``CatalogTable/index/*`` the catalog's indexes, ``ApiTokenParameter`` the SSM parameter named by
-``ApiTokenParameterName``.
+``ApiTokenParameterName``, ``SigningKey`` the KMS key that signs seal attestations.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ BUCKET = "ArtifactsBucket"
 CATALOG = "CatalogTable"
 INDEXES = "CatalogTable/index/*"
 IDEMPOTENCY = "IdempotencyTable"
+SIGNING_KEY = "SigningKey"
 
 
 def _s3(*actions: str) -> set[Action]:
@@ -51,7 +52,9 @@ CALLS: dict[str, set[Action]] = {
     | {("s3:ListBucket", BUCKET)}
     | _catalog("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem", "BatchWriteItem")
     | _catalog("Query", table=INDEXES)
-    | {("events:PutEvents", "EventBus"), ("ssm:GetParameter", "ApiTokenParameter")},
+    | {("events:PutEvents", "EventBus"), ("ssm:GetParameter", "ApiTokenParameter")}
+    # GET /signing-keys: each key's public key and creation date; the API never signs.
+    | {("kms:GetPublicKey", SIGNING_KEY), ("kms:DescribeKey", SIGNING_KEY)},
     # The verifier: reads the notified upload version, copies it to its blob (a managed
     # multipart copy above 5 GiB, tagged afterwards by version), deletes that upload version,
     # raises held blobs, writes bundles' blobs and manifests, seals and publishes.
@@ -69,15 +72,23 @@ CALLS: dict[str, set[Action]] = {
     | {("s3:ListBucket", BUCKET)}
     | _catalog("GetItem", "PutItem", "UpdateItem", "Query", "BatchGetItem")
     | {("events:PutEvents", "EventBus")},
-    # The linker: reads the package, records the link; Powertools' idempotency records.
+    # The linker: reads the package, records the link; Powertools' idempotency records. Then
+    # the attestation: reads it (404 needs ListBucket) and the manifest, signs with the one
+    # key only it may use (its keyid from the public key), writes the envelope once, locked
+    # (release-evidence) or tagged (ephemeral) like the manifest.
     "LinkerFunction": _catalog("GetItem", "UpdateItem")
-    | _catalog("PutItem", "UpdateItem", "DeleteItem", table=IDEMPOTENCY),
+    | _catalog("PutItem", "UpdateItem", "DeleteItem", table=IDEMPOTENCY)
+    | _s3("GetObject", "PutObject", "PutObjectRetention", "PutObjectTagging")
+    | {("s3:ListBucket", BUCKET)}
+    | {("kms:Sign", SIGNING_KEY), ("kms:GetPublicKey", SIGNING_KEY)},
     # Maintenance: expires drafts (HeadObject then DeleteObject of each version of their
     # pending uploads; the parts of a list that never completed deleted in batches) and
-    # publishes seal events still in the outbox.
-    "MaintenanceFunction": _s3("GetObject", "DeleteObjectVersion")
+    # sealed packages past their class's time, sweeps blobs nothing may rely on (tombstone,
+    # HeadObject and DeleteObject of each version, the record deleted), and publishes seal
+    # events still in the outbox.
+    "MaintenanceFunction": _s3("GetObject", "GetObjectRetention", "DeleteObjectVersion")
     | {("s3:ListBucket", BUCKET)}
-    | _catalog("Query", "UpdateItem", "BatchWriteItem")
+    | _catalog("Query", "UpdateItem", "BatchWriteItem", "DeleteItem")
     | _catalog("Query", table=INDEXES)
     | {("events:PutEvents", "EventBus")},
 }

@@ -49,28 +49,8 @@ def load_event(name: str) -> dict[str, Any]:
     return loaded
 
 
-def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """An SQS message as Lambda's event source mapping delivers it."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "0",
-            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-            "ApproximateFirstReceiveTimestamp": "0",
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
-
-
 def receive_all(queue_url: str, wait: float = 1.0) -> list[dict[str, Any]]:
-    """Every message currently on a queue (received, not yet deleted)."""
+    """Every message currently on a queue (received, not yet deleted), with its attributes."""
     sqs = boto3.client("sqs")
     messages: list[dict[str, Any]] = []
     while True:
@@ -79,6 +59,7 @@ def receive_all(queue_url: str, wait: float = 1.0) -> list[dict[str, Any]]:
             MaxNumberOfMessages=10,
             WaitTimeSeconds=int(wait),
             VisibilityTimeout=60,
+            AttributeNames=["All"],  # what Lambda's event source mapping hands the function
         )
         batch = answer.get("Messages", [])
         if not batch:

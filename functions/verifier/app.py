@@ -27,7 +27,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from artifactstore.adapters.local.notify import LOCAL_BUCKET
 from artifactstore.adapters.tracing import Tracer
 from artifactstore.service.factory import services
-from artifactstore.service.verification import NotReadyYet, verify_upload
+from artifactstore.service.upload_outcomes import NotReadyYet
+from artifactstore.service.verification import verify_upload
 from artifactstore.settings import service_settings
 
 if TYPE_CHECKING:

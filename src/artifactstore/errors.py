@@ -46,6 +46,12 @@ class Conflict(ArtifactStoreError):
     code = "conflict"
 
 
+class Gone(ArtifactStoreError):
+    """The thing asked for existed and has ended (a 410): an expired package's files."""
+
+    code = "gone"
+
+
 class ConfigurationError(ArtifactStoreError):
     """Settings that cannot work; raised at start, never mid-request."""
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from artifactstore.domain.retention import RetentionClass, parse_retention_classes
 from artifactstore.domain.routes import BackendRoutes
+from artifactstore.domain.signing_keys import SigningKeyRef, parse_signing_keys
 
 _CONFIG = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -29,6 +30,9 @@ class ClientSettings(BaseSettings):
     # Files smaller than this travel in bundles (many blobs, one upload); 0 sends each alone.
     bundle_below: int = Field(262_144, ge=0, le=1_048_577, alias="ARTIFACTSTORE_BUNDLE_BELOW")
     files_per_request: int = Field(20_000, ge=1, le=50_000, alias="ARTIFACTSTORE_FILES_PER_REQUEST")
+    # PEM public keys whose attestations are trusted: files, os.pathsep-separated (each may
+    # hold several keys). Set, `download` and `verify --package` check the attestation too.
+    trusted_keys: str | None = Field(None, alias="ARTIFACTSTORE_TRUSTED_KEYS")
 
 
 class ServiceSettings(BaseSettings):
@@ -71,6 +75,10 @@ class ServiceSettings(BaseSettings):
     state_hub_workstream_id: str | None = Field(None, alias="STATE_HUB_WORKSTREAM_ID")
     state_hub_task_id: str | None = Field(None, alias="STATE_HUB_TASK_ID")
     aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    # Signed seals (docs/attestations.md): the KMS key that signs now, and every key whose
+    # public key /signing-keys lists (current first; a retired one as `KEY@<ISO time>`).
+    signing_key_id: str | None = Field(None, alias="ARTIFACTSTORE_SIGNING_KEY_ID")
+    signing_key_ids: str | None = Field(None, alias="ARTIFACTSTORE_SIGNING_KEY_IDS")
 
     def routes(self) -> BackendRoutes:
         """Parsed storage routes (raises ``ConfigurationError`` naming a bad rule)."""
@@ -79,6 +87,10 @@ class ServiceSettings(BaseSettings):
     def retention_classes(self) -> dict[str, RetentionClass]:
         """Configured retention classes."""
         return parse_retention_classes(self.retention_classes_json)
+
+    def signing_keys(self) -> tuple[SigningKeyRef, ...]:
+        """The configured signing keys, current first (none: attestations are not signed)."""
+        return parse_signing_keys(self.signing_key_id, self.signing_key_ids)
 
 
 @lru_cache(maxsize=1)

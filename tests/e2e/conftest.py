@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,12 +91,9 @@ def _dev(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The local stack on free ports, or a skip when the ``localdev`` package is missing."""
-    if importlib.util.find_spec("localdev.dev") is None:
-        pytest.skip("local stack not available (the localdev package is missing)")
-    state_dir = tmp_path_factory.mktemp("localdev")
+@contextmanager
+def running_stack(state_dir: Path) -> Iterator[Stack]:
+    """A local stack on free ports with its state in ``state_dir``, stopped on exit."""
     api_url = f"http://127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STATE_HUB_"))}
     env.update(
@@ -121,6 +119,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(state_dir, api_url, env)
     finally:
         _dev(env, "stop", "--timeout", "60")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The local stack on free ports, or a skip when the ``localdev`` package is missing."""
+    if importlib.util.find_spec("localdev.dev") is None:
+        pytest.skip("local stack not available (the localdev package is missing)")
+    with running_stack(tmp_path_factory.mktemp("localdev")) as started:
+        yield started
 
 
 def offline_digest(stack: Stack, run: Path) -> str:

@@ -183,6 +183,8 @@ class Recorder:
             return {(f"ssm:{operation}", "ApiTokenParameter")}
         if service == "sqs":
             return {(f"sqs:{operation}", "ObjectCreatedQueue")}
+        if service == "kms":
+            return {(f"kms:{operation}", "SigningKey")}
         return {(f"{service}:{operation}", "?")}
 
     # -- installing -------------------------------------------------------------------------

@@ -75,11 +75,13 @@ def configured(
 
 
 @contextmanager
-def configured_for(stack: LocalStack, storage_dir: Path, routes: str) -> Iterator[Configured]:
+def configured_for(
+    stack: LocalStack, storage_dir: Path, routes: str, **extra: str
+) -> Iterator[Configured]:
     """``configure``, then the process's environment and cached services as they were."""
     saved = dict(os.environ)
     try:
-        yield configure(stack, storage_dir, routes)
+        yield configure(stack, storage_dir, routes, **extra)
     finally:
         os.environ.clear()
         os.environ.update(saved)

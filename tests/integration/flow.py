@@ -12,17 +12,11 @@ import blake3
 import httpx
 import rfc8785
 from fastapi.testclient import TestClient
+from localdev.events import sqs_record
 
 from artifactstore.api.app import create_app
 from tests.integration.conftest import Configured
-from tests.lambda_runtime import (
-    FakeContext,
-    delete_messages,
-    load_handler,
-    queue_arn,
-    receive_all,
-    sqs_record,
-)
+from tests.lambda_runtime import FakeContext, delete_messages, load_handler, queue_arn, receive_all
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer test-admin-token"}

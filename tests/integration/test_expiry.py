@@ -9,7 +9,7 @@ from datetime import timedelta
 from artifactstore.adapters.dynamodb.models import PackageModel
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
-from artifactstore.service.sealing import run_maintenance
+from artifactstore.service.lifecycle import run_maintenance
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of
 
@@ -35,9 +35,9 @@ def test_expired_draft_loses_its_uploads_but_never_a_shared_blob(configured: Con
     assert storage.upload_size(pending) == len(private)
 
     now = configured.svc.clock()
-    assert run_maintenance(configured.svc)["expired"] == 0  # not yet
+    assert run_maintenance(configured.svc).drafts_expired == 0  # not yet
     later = dataclasses.replace(configured.svc, clock=lambda: now + timedelta(hours=73))
-    assert run_maintenance(later)["expired"] >= 1
+    assert run_maintenance(later).drafts_expired >= 1
 
     view = h.client.get(f"/packages/{draft['package_id']}", headers=AUTH).json()
     assert view["state"] == "expired"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from localdev.stack import LocalStack
 
-from artifactstore.service.sealing import run_maintenance
+from artifactstore.service.lifecycle import run_maintenance
 from tests.integration import api_support
 from tests.integration.api_support import Api, assert_error
 from tests.integration.flow import AUTH, digest_of, run_metadata
@@ -102,7 +102,7 @@ def test_an_expired_draft_loses_its_parts(api: Api) -> None:
     now = svc.clock()
     later = dataclasses.replace(svc, clock=lambda: now + timedelta(hours=73))
 
-    assert run_maintenance(later)["expired"] >= 1
+    assert run_maintenance(later).drafts_expired >= 1
 
     assert api.client.get(f"/packages/{package_id}", headers=AUTH).json()["state"] == "expired"
     assert partition(api.cfg, package_id) == {"PKG": 1}

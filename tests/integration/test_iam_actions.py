@@ -63,11 +63,21 @@ def s3_cfg(stack: LocalStack, tmp_path: Path, recorder: Recorder) -> Iterator[Co
     import os
 
     os.environ["ARTIFACTSTORE_API_TOKEN_PARAMETER"] = parameter
+    os.environ["ARTIFACTSTORE_SIGNING_KEY_ID"] = stack.signing_key  # the linker attests
     try:
         with configured_for(stack, tmp_path / "storage", "*:*=s3") as cfg:
             yield cfg
     finally:
         os.environ.pop("ARTIFACTSTORE_API_TOKEN_PARAMETER", None)
+        os.environ.pop("ARTIFACTSTORE_SIGNING_KEY_ID", None)
+
+
+def cold_signer() -> None:
+    """A signer with nothing cached: each Lambda reads the public keys in its own process."""
+    from artifactstore.adapters.kms import KmsSigner
+    from artifactstore.settings import service_settings
+
+    services().signer = KmsSigner(service_settings().signing_keys())
 
 
 class Driver:
@@ -119,6 +129,7 @@ class Driver:
                 assert self.h.verify([record]) == {"batchItemFailures": []}
 
     def link(self, package_id: str) -> Any:
+        cold_signer()
         event = load_event("eventbridge_package_sealed.json")
         event["detail"] = dict(event["detail"], package_id=package_id)
         with self.rec.as_function("LinkerFunction"):
@@ -215,9 +226,14 @@ def test_each_function_sends_exactly_the_requests_its_policy_allows(
     assert d.api("GET", "/packages", params={"producer": "guide-board"}).status_code == 200
     assert d.api("GET", "/packages", params={"state": "sealed"}).status_code == 200
 
-    # The linker: once, again (idempotent), and a package that is not sealed (fails).
+    # The linker: once, again (idempotent), and a package that is not sealed (fails). It
+    # attests each: a release-evidence envelope (locked) and an ephemeral one (tagged).
     d.link(kept["package_id"])
     d.link(kept["package_id"])
+    d.link(first["package_id"])
+    assert d.api("GET", f"/packages/{kept['package_id']}/attestation").status_code == 200
+    cold_signer()
+    assert len(d.api("GET", "/signing-keys").json()["keys"]) == 1
     draft = d.create({"x.bin": unique(10)}, "ephemeral")
     with pytest.raises(Conflict):
         d.link(draft["package_id"])
@@ -248,7 +264,10 @@ def test_each_function_sends_exactly_the_requests_its_policy_allows(
         actions=[PackageModel.gsi3pk.set(OUTBOX), PackageModel.gsi3sk.set("0")]
     )
     result = d.maintain(timedelta(days=10))
-    assert result["expired"] >= 1 and result["published"] >= 1
+    assert result["drafts_expired"] >= 1 and result["seal_events_published"] >= 1
+    # Later still: the ephemeral packages expire and their blobs no package keeps are swept.
+    result = d.maintain(timedelta(days=40))
+    assert result["packages_expired"] >= 1 and result["blobs_deleted"] >= 1
 
     recorded = recorder.actions
     for function in CALLS:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from localdev.events import rule_delivery
 from localdev.stack import LocalStack
 from localdev.statehub import StateHubStandIn
 
@@ -54,7 +54,7 @@ def seal_one(h: Harness, **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     sealed = h.client.post(f"/packages/{created['package_id']}/finalize", headers=AUTH).json()
     assert sealed["state"] == "sealed"
     events = [
-        json.loads(m["Body"])
+        rule_delivery(m["Body"])  # as the pump hands it to the linker
         for m in receive_all(h.cfg.stack.linker_queue_url)
         if created["package_id"] in m["Body"]
     ]
@@ -130,6 +130,31 @@ def test_without_workstream_and_task_the_package_is_not_linked(
     assert not received(statehub, sealed["package_id"])
     view = h.client.get(f"/packages/{sealed['package_id']}", headers=AUTH).json()
     assert view["state_hub_link"]["status"] == "not_linked"
+
+
+def test_the_canonical_envelope_file_links_a_sealed_package(
+    linked: Configured, statehub: StateHubStandIn
+) -> None:
+    """``eventbridge_package_sealed.json`` has the fields the bus delivers, and, naming a sealed
+    package, links it."""
+    h = Harness.start(linked)
+    links = {"state_hub": {"workstream_id": WORKSTREAM, "task_id": TASK}}
+    sealed, delivered = seal_one(h, links=links)
+    envelope = load_event("eventbridge_package_sealed.json")
+    assert set(envelope) == set(delivered)
+    assert set(envelope["detail"]) == set(delivered["detail"])
+    envelope["detail"].update(
+        package_id=sealed["package_id"],
+        idempotency_key=sealed["idempotency_key"],
+        manifest_digest=sealed["manifest_digest"],
+    )
+
+    result = invoke_linker(envelope)
+
+    assert result["status"] == "linked" and result["http_status"] == 201
+    (posted,) = received(statehub, sealed["package_id"])
+    assert posted["event_type"] == "artifact_link"
+    assert posted["detail"]["manifest_digest"] == sealed["manifest_digest"]
 
 
 def test_canonical_envelope_file_for_an_unknown_package_fails_loudly(linked: Configured) -> None:

@@ -224,6 +224,7 @@ def test_provisioned_resources_carry_the_template_settings(
         "by_producer": ["gsi1pk", "gsi1sk"],
         "by_state": ["gsi2pk", "gsi2sk"],
         "outbox": ["gsi3pk", "gsi3sk"],
+        "expiry": ["gsi4pk", "gsi4sk"],
     }
     assert (
         ddb.describe_time_to_live(TableName=stack.table)["TimeToLiveDescription"]["AttributeName"]

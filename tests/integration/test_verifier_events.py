@@ -1,11 +1,13 @@
 """The verifier's handler on AWS's documented event JSON, and its fast retry of transient failures.
 
-Events: an S3 notification inside an SQS message, shaped as AWS documents both
+Events: ``tests/events/sqs_s3_*.json``, AWS's own examples verbatim: S3's notification (and its
+``s3:TestEvent``) inside Lambda's SQS record
 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html and
-https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), parsed with Powertools'
-``SQSRecord.decoded_nested_s3_event``; the ``s3:TestEvent`` S3 sends when a notification is set
-up is acknowledged. Retries: real messages on the stack's upload queue in moto, received as
-Lambda's event source mapping receives them (the queue's own 5,400 s visibility timeout).
+https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), our object filled in, parsed with
+Powertools' ``SQSRecord.decoded_nested_s3_event``; the ``s3:TestEvent`` S3 sends when a
+notification is set up is acknowledged. Retries: real messages on the stack's upload queue in
+moto, received as Lambda's event source mapping receives them (the queue's own 5,400 s
+visibility timeout).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
+from localdev.events import sqs_record
 from localdev.stack import LocalStack
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
@@ -29,7 +32,7 @@ from artifactstore.adapters.dynamodb.support import PKG_SK
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
 from artifactstore.errors import StorageError
-from artifactstore.service.verification import NotReadyYet
+from artifactstore.service.upload_outcomes import NotReadyYet
 from tests.integration.aws_actions import Recorder
 from tests.integration.conftest import Configured, configured_for
 from tests.integration.flow import Harness, digest_of
@@ -37,71 +40,24 @@ from tests.lambda_runtime import FakeContext, load_event, load_handler, queue_ar
 
 pytestmark = pytest.mark.integration
 
-# The example S3 publishes, verbatim from AWS's "Event message structure" page except for the
-# bucket, key, size and version, which the tests fill in.
-DOCUMENTED_S3_EVENT: dict[str, Any] = {
-    "Records": [
-        {
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-west-2",
-            "eventTime": "1970-01-01T00:00:00.000Z",
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "AIDAJDPLRKLG7UEXAMPLE"},
-            "requestParameters": {"sourceIPAddress": "172.16.0.1"},
-            "responseElements": {
-                "x-amz-request-id": "C3D13FE58DE4C810",
-                "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
-            },
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "testConfigRule",
-                "bucket": {
-                    "name": "amzn-s3-demo-bucket",
-                    "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
-                    "arn": "arn:aws:s3:::amzn-s3-demo-bucket",
-                },
-                "object": {
-                    "key": "HappyFace.jpg",
-                    "size": 1024,
-                    "eTag": "d41d8cd98f00b204e9800998ecf8427e",
-                    "versionId": "096fKKXTRTtl3on89fVO.nfljtsv6qko",
-                    "sequencer": "0055AED6DCD90281E5",
-                },
-            },
-        }
-    ]
-}
+
+def documented_sqs_event(name: str, body: str | None = None, receive_count: int = 1) -> Any:
+    """An SQS event from ``tests/events`` (AWS's documented examples, verbatim), its body and
+    receive count replaced when given."""
+    event = load_event(name)
+    record = event["Records"][0]
+    record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    if body is not None:
+        record["body"] = body
+    return event
 
 
-def sqs_event(body: str, receive_count: int = 1, **record: Any) -> dict[str, Any]:
-    """An SQS event as Lambda's event source mapping delivers it (AWS's documented example)."""
-    return {
-        "Records": [
-            {
-                "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
-                "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...",
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": str(receive_count),
-                    "SentTimestamp": "1545082649183",
-                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-                    "ApproximateFirstReceiveTimestamp": "1545082649185",
-                },
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:my-queue",
-                "awsRegion": "us-east-2",
-                **record,
-            }
-        ]
-    }
-
-
-def s3_body(bucket: str, key: str, size: int, version: str | None) -> str:
-    event = json.loads(json.dumps(DOCUMENTED_S3_EVENT))
-    s3 = event["Records"][0]["s3"]
+def object_created(bucket: str, key: str, size: int, version: str | None) -> Any:
+    """AWS's documented S3 notification inside AWS's documented SQS record
+    (``sqs_s3_object_created.json``), naming our object instead of ``HappyFace.jpg``."""
+    event = documented_sqs_event("sqs_s3_object_created.json")
+    body = json.loads(event["Records"][0]["body"])
+    s3 = body["Records"][0]["s3"]
     s3["bucket"]["name"] = bucket
     s3["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     s3["object"].update(key=key, size=size)
@@ -109,7 +65,8 @@ def s3_body(bucket: str, key: str, size: int, version: str | None) -> str:
         del s3["object"]["versionId"]
     else:
         s3["object"]["versionId"] = version
-    return json.dumps(event)
+    event["Records"][0]["body"] = json.dumps(body)
+    return event
 
 
 @pytest.fixture
@@ -133,7 +90,7 @@ def draft_with_upload(cfg: Configured) -> tuple[str, str, bytes, str | None]:
 
 def test_the_documented_s3_inside_sqs_event_is_verified(cfg: Configured) -> None:
     package_id, key, data, version = draft_with_upload(cfg)
-    event = sqs_event(s3_body(cfg.stack.bucket, key, len(data), version))
+    event = object_created(cfg.stack.bucket, key, len(data), version)
 
     result = load_handler("verifier").lambda_handler(event, FakeContext())
 
@@ -145,7 +102,7 @@ def test_a_url_encoded_key_is_decoded(cfg: Configured) -> None:
     """S3 URL-encodes keys in notifications (a space as +): the handler decodes them."""
     package_id, key, data, version = draft_with_upload(cfg)
     encoded = key.replace("/", "%2F")
-    event = sqs_event(s3_body(cfg.stack.bucket, encoded, len(data), version))
+    event = object_created(cfg.stack.bucket, encoded, len(data), version)
 
     assert load_handler("verifier").lambda_handler(event, FakeContext()) == {
         "batchItemFailures": []
@@ -171,17 +128,10 @@ def test_test_events_and_foreign_buckets_are_acknowledged_without_a_request(
 def test_the_documented_test_event_parses_as_a_test_event() -> None:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    body = {
-        "Service": "Amazon S3",
-        "Event": "s3:TestEvent",
-        "Time": "2014-10-13T15:57:02.089Z",
-        "Bucket": "amzn-s3-demo-bucket",
-        "RequestId": "5582815E1AEA5ADF",
-        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
-    }
-    record = SQSRecord(sqs_event(json.dumps(body))["Records"][0])
+    event = documented_sqs_event("sqs_s3_test_event.json")
+    record = SQSRecord(event["Records"][0])
     assert record.decoded_nested_s3_event.get("Event") == "s3:TestEvent"
-    result = load_handler("verifier").lambda_handler(sqs_event(json.dumps(body)), FakeContext())
+    result = load_handler("verifier").lambda_handler(event, FakeContext())
     assert result == {"batchItemFailures": []}
 
 
@@ -241,7 +191,7 @@ def test_a_transaction_cancelled_by_a_conflict_is_transient(monkeypatch: Any) ->
 def test_retry_delays_back_off_by_receive_count(count: int, delay: int | None) -> None:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    record = SQSRecord(sqs_event("{}", receive_count=count)["Records"][0])
+    record = SQSRecord(documented_sqs_event("sqs_s3_test_event.json", "{}", count)["Records"][0])
     assert load_handler("verifier").retry_delay(record) == delay
 
 
@@ -263,20 +213,6 @@ def _waiting(cfg: Configured, *keys: str) -> dict[str, dict[str, Any]]:
         if len(found) == len(keys):
             break
     return found
-
-
-def _as_lambda_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": arn,
-        "awsRegion": "us-east-1",
-    }
 
 
 def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait(
@@ -307,7 +243,7 @@ def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait
     try:
         # A batch whose every record failed is failed as a whole (Powertools raises).
         with recorder.as_function("VerifierFunction"), pytest.raises(BatchProcessingError):
-            app.lambda_handler({"Records": [_as_lambda_record(first, arn)]}, FakeContext())
+            app.lambda_handler({"Records": [sqs_record(first, arn)]}, FakeContext())
         # A failure that does not pass by itself keeps the queue's 90 minutes.
         real = app.verify_upload
 
@@ -318,7 +254,7 @@ def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait
 
         monkeypatch.setattr(app, "verify_upload", denied)
         with recorder.as_function("VerifierFunction"), pytest.raises(BatchProcessingError):
-            app.lambda_handler({"Records": [_as_lambda_record(second, arn)]}, FakeContext())
+            app.lambda_handler({"Records": [sqs_record(second, arn)]}, FakeContext())
     finally:
         recorder.uninstall()
     assert ("sqs:ChangeMessageVisibility", "ObjectCreatedQueue") in recorder.actions[

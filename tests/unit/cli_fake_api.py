@@ -8,6 +8,7 @@ the same base URL, reached without the bearer token, as presigned URLs are.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import threading
@@ -70,6 +71,10 @@ class FakeApi:
     on_bundle: Callable[[list[str]], object] | None = None  # before a bundle request is answered
     page_bundle_below: list[int] = field(default_factory=list)  # per upload-targets page
     refuse_bundle_puts: int = 0  # answer this many bundle PUTs 403, as an expired URL is
+    attestations: dict[str, bytes] = field(default_factory=dict)  # package id -> envelope
+    signing_keys: list[dict[str, Any]] = field(default_factory=list)  # GET /signing-keys
+    plan_page: int = 1000  # files per download-plan page
+    plan_lies: dict[str, str] = field(default_factory=dict)  # path -> digest a plan claims
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transport(self) -> httpx.MockTransport:
@@ -102,6 +107,9 @@ class FakeApi:
             ("POST", r"/packages/([^/]+)/bundles", self._bundle),
             ("POST", r"/packages/([^/]+)/finalize", self._finalize),
             ("GET", r"/packages/([^/]+)/manifest", self._manifest),
+            ("GET", r"/packages/([^/]+)/attestation", self._attestation),
+            ("GET", r"/signing-keys", self._signing_keys),
+            ("GET", r"/packages/([^/]+)/download-plan", self._plan),
             ("GET", r"/packages/([^/]+)/files/(.+)", self._file),
             ("GET", r"/packages/([^/]+)", self._package),
             ("GET", r"/packages", self._list),
@@ -359,6 +367,39 @@ class FakeApi:
     def _manifest(self, _request: httpx.Request, package_id: str) -> httpx.Response:
         raw = self.packages[package_id].manifest.canonical_bytes()
         return httpx.Response(200, content=raw, headers={"content-type": "application/json"})
+
+    def _attestation(self, _request: httpx.Request, package_id: str) -> httpx.Response:
+        if package_id not in self.packages:
+            return _error(404, "package_not_found", f"no package {package_id}")
+        if package_id not in self.attestations:
+            return _error(404, "attestation_pending", f"package {package_id} is not attested yet")
+        return httpx.Response(200, content=self.attestations[package_id])
+
+    def _signing_keys(self, _request: httpx.Request) -> httpx.Response:
+        return _json(200, {"keys": self.signing_keys})
+
+    def _plan(self, request: httpx.Request, package_id: str) -> httpx.Response:
+        globs = request.url.params.get_list("include")
+        after = request.url.params.get("cursor")
+        files = sorted(self.packages[package_id].manifest.files, key=lambda f: f.path)
+        chosen = [
+            f
+            for f in files
+            if (after is None or f.path > after)
+            and (not globs or any(fnmatch.fnmatchcase(f.path, g) for g in globs))
+        ]
+        page = chosen[: self.plan_page]
+        base = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        views = [
+            {
+                **f.to_json(),
+                "digest": self.plan_lies.get(f.path, str(f.digest)),
+                "url": f"{base}/_storage/blob/{f.digest.hex}",
+            }
+            for f in page
+        ]
+        more = len(chosen) > len(page)
+        return _json(200, {"files": views, "next_cursor": page[-1].path if more else None})
 
     def _file(self, _request: httpx.Request, package_id: str, path: str) -> httpx.Response:
         entry = next(f for f in self.packages[package_id].manifest.files if f.path == path)

@@ -201,9 +201,10 @@ def test_an_over_long_body_is_cut_off_at_the_files_size(
         e: FileEntry,
         sink: BinaryIO,
         received: Callable[[int], None] = lambda _n: None,
+        url: str | None = None,
     ) -> None:
         try:
-            real(client, package_id, e, sink, received)
+            real(client, package_id, e, sink, received, url)
         finally:
             sink.flush()
             written.append(os.fstat(sink.fileno()).st_size)

@@ -97,6 +97,7 @@ def test_parameters_and_their_defaults(sam: Template) -> None:
         "StateHubTaskId": "",
         "ApiTokenParameterName": "/artifactstore/dev/api-token",
         "EphemeralRetentionDays": 14,
+        "EphemeralBackstopDays": 30,
         "ReleaseEvidenceLockDays": 3650,
     }
 
@@ -248,10 +249,12 @@ def test_catalog_table_keys_indexes_ttl_and_recovery(cfn: Template) -> None:
         "by_producer": ([("gsi1pk", "HASH"), ("gsi1sk", "RANGE")], all_),
         "by_state": ([("gsi2pk", "HASH"), ("gsi2sk", "RANGE")], all_),
         "outbox": ([("gsi3pk", "HASH"), ("gsi3sk", "RANGE")], all_),
+        "expiry": ([("gsi4pk", "HASH"), ("gsi4sk", "RANGE")], all_),
     }
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     assert types == {
-        name: "S" for name in ("pk", "sk", *(f"gsi{i}{k}" for i in (1, 2, 3) for k in ("pk", "sk")))
+        name: "S"
+        for name in ("pk", "sk", *(f"gsi{i}{k}" for i in (1, 2, 3, 4) for k in ("pk", "sk")))
     }
 
 
@@ -286,7 +289,11 @@ def test_bucket_lifecycle_expires_ephemeral_and_stale_uploads(cfn: Template) -> 
     assert all(r["Status"] == "Enabled" for r in rules.values())
     ephemeral = rules["expire-ephemeral"]
     assert ephemeral["TagFilters"] == [{"Key": "retention", "Value": "ephemeral"}]
-    assert ephemeral["ExpirationInDays"] == {"Ref": "EphemeralRetentionDays"}
+    # Only a backstop, later than every sweep (docs/architecture.md): the sweep decides.
+    assert ephemeral["ExpirationInDays"] == {"Ref": "EphemeralBackstopDays"}
+    params = cfn["Parameters"]
+    backstop, days = params["EphemeralBackstopDays"]["Default"], params["EphemeralRetentionDays"]
+    assert backstop > days["Default"] + 3 + 2
     uploads = rules["expire-stale-uploads"]
     assert (uploads["Prefix"], uploads["ExpirationInDays"]) == ("uploads/", 7)
     multipart = rules["abort-incomplete-multipart"]
@@ -400,7 +407,16 @@ def test_each_role_gets_only_what_its_function_uses(cfn: Template) -> None:
         assert not any(
             "SQSQueueExecutionRole" in str(a) for a in role["Properties"]["ManagedPolicyArns"]
         )
-    assert not any(a.startswith("s3:") for a in actions("LinkerFunctionRole"))
+    # The linker writes attestations (and reads manifests); it deletes nothing.
+    assert {a for a in actions("LinkerFunctionRole") if a.startswith("s3:")} == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+        "s3:PutObjectTagging",
+        "s3:ListBucket",
+    }
+    # Only the linker may sign seals.
+    assert [f for f in FUNCTIONS if "kms:Sign" in actions(f"{f}Role")] == ["LinkerFunction"]
     assert "events:PutEvents" in actions("MaintenanceFunctionRole")
     (token,) = [
         s

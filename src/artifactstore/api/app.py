@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artifactstore import __version__
-from artifactstore.api import routes_diff, routes_packages, routes_schemas, routes_tokens, ui
+from artifactstore.api import (
+    routes_attestations,
+    routes_diff,
+    routes_packages,
+    routes_plans,
+    routes_schemas,
+    routes_tokens,
+    routes_usage,
+    ui,
+)
 from artifactstore.api.errors import error_body, install_error_handlers
 
 # API Gateway takes 10 MB, but it hands the body to a synchronous Lambda invocation inside a
@@ -103,6 +112,9 @@ def create_app() -> FastAPI:
     app.include_router(routes_packages.router)
     app.include_router(routes_tokens.router)
     app.include_router(routes_diff.router)
+    app.include_router(routes_plans.router)
+    app.include_router(routes_attestations.router)
+    app.include_router(routes_usage.router)
     app.include_router(ui.router)
     _mount_local_storage(app)
     app.add_middleware(BodyLimit)

@@ -20,6 +20,7 @@ from artifactstore.errors import (
     AuthError,
     ConfigurationError,
     Conflict,
+    Gone,
     InvalidInput,
     NotFound,
 )
@@ -45,6 +46,7 @@ STATUS_BY_CODE = {
 STATUS_BY_CLASS: tuple[tuple[type[ArtifactStoreError], int], ...] = (
     (AuthError, 401),
     (NotFound, 404),
+    (Gone, 410),
     (Conflict, 409),
     (InvalidInput, 422),
     (ConfigurationError, 500),

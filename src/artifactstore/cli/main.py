@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from artifactstore import __version__
-from artifactstore.cli import diff, guide_board, packages, remote, tokens
+from artifactstore.cli import attestation, diff, guide_board, packages, remote, tokens, usage
 
 # Click rewraps each paragraph, so a paragraph is one string without line breaks.
 HELP = "\n\n".join(
@@ -35,6 +35,8 @@ app.add_typer(packages.schemas_app, name="schemas")
 app.add_typer(tokens.app, name="tokens")
 remote.register(app)
 diff.register(app)
+attestation.register(app)
+usage.register(app)
 
 
 def _version(value: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +12,10 @@ import typer
 from artifactstore.cli.output import EXIT_VERIFY_FAILED, cli_errors, emit_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from artifactstore.client.api import ApiClient
+    from artifactstore.client.manifests import FetchedManifest
     from artifactstore.domain.manifest import FileEntry
 
 PackageArg = Annotated[str, typer.Argument(help="The package id (a UUID).")]
@@ -55,13 +60,18 @@ def download_command(
 
     Every file and the manifest are verified; a rerun resumes where the last one stopped.
     Nothing is written through a symlink already inside DEST_DIR: a symlinked folder is
-    refused (exit 2, unsafe_destination), a symlink at a file's name is replaced.
+    refused (exit 2, unsafe_destination), a symlink at a file's name is replaced. With
+    ARTIFACTSTORE_TRUSTED_KEYS set, the package's attestation is checked first (see
+    `attestation --verify`): nothing is downloaded unless it verifies.
     """
     from artifactstore.cli.context import make_client
     from artifactstore.client.download import download_package
 
     with cli_errors(), make_client(concurrency) as client:
-        result = download_package(client, package_id, dest_dir, include or (), concurrency)
+        check = _attestation_check(client, package_id)
+        result = download_package(
+            client, package_id, dest_dir, include or (), concurrency, check_manifest=check
+        )
     sys.stderr.write(
         f"{result.file_count} files in {dest_dir} ({result.downloaded} downloaded, "
         f"{result.already_present} already present), manifest {result.manifest_digest}\n"
@@ -86,7 +96,9 @@ def cat_command(
         entry = next((f for f in manifest.files if f.path == path), None)
         if entry is None:
             raise NotFound(f"package {package_id} has no file {path!r}", code="file_not_found")
-        stream_verified(client, package_id, entry, sys.stdout.buffer)
+        plan = client.download_plan(package_id, [glob.escape(path)])
+        url = next((str(f["url"]) for f in plan["files"] if f.get("path") == path), None)
+        stream_verified(client, package_id, entry, sys.stdout.buffer, url=url)
         sys.stdout.buffer.flush()
 
 
@@ -105,7 +117,8 @@ def verify_command(
     """Check DIR against a package, byte for byte.
 
     Exit 0 only when DIR holds exactly the package's files, byte for byte. Otherwise exit 1,
-    with the changed, missing and extra paths on stderr.
+    with the changed, missing and extra paths on stderr. With --package and
+    ARTIFACTSTORE_TRUSTED_KEYS set, the package's attestation must verify too.
     """
     from artifactstore.client.verify import compare
 
@@ -133,7 +146,33 @@ def _manifest_files(package: str | None, manifest: Path | None) -> tuple[FileEnt
     from artifactstore.cli.context import make_client
 
     with make_client() as client:
-        return fetch_manifest(client, str(package)).files
+        fetched = fetch_manifest(client, str(package))
+        check = _attestation_check(client, str(package))
+        if check is not None:
+            check(fetched)
+        return fetched.files
+
+
+def _attestation_check(
+    client: ApiClient, package_id: str
+) -> Callable[[FetchedManifest], None] | None:
+    """With ``ARTIFACTSTORE_TRUSTED_KEYS`` set: a check of the package's attestation against
+    a verified manifest (raises ``attestation_*``); None otherwise."""
+    from artifactstore.client.attestations import (
+        check_attestation,
+        configured_trusted_keys,
+        describe,
+    )
+
+    trusted = configured_trusted_keys()
+    if not trusted:
+        return None
+
+    def check(manifest: FetchedManifest) -> None:
+        verified = check_attestation(client, package_id, manifest.raw, trusted)
+        sys.stderr.write(describe(verified) + "\n")
+
+    return check
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -232,6 +232,37 @@ class ApiClient:
         """POST JSON (our POSTs are idempotent by design, so they are retried); status and body."""
         response = self.request("POST", path, json=body)
         return response.status_code, response.json()
+
+    def usage(self, horizon_days: int = 30) -> dict[str, Any]:
+        """``GET /usage`` (admin): what the store keeps, and what expires within the horizon."""
+        answer: dict[str, Any] = self.get_json("/usage", {"horizon_days": horizon_days})
+        return answer
+
+    def download_plan(
+        self, package_id: str, include: Sequence[str] = (), cursor: str | None = None
+    ) -> dict[str, Any]:
+        """``GET /packages/{id}/download-plan``: a page of files with where to read each."""
+        params: dict[str, Any] = {"include": list(include)} if include else {}
+        if cursor:
+            params["cursor"] = cursor
+        answer: dict[str, Any] = self.get_json(
+            f"/packages/{quote(package_id, safe='')}/download-plan", params
+        )
+        return answer
+
+    @contextmanager
+    def open_url(self, url: str) -> Iterator[httpx.Response]:
+        """Stream an object from a presigned storage URL (a plan's); never sends our token."""
+        response = self._send(
+            self._storage, lambda: self._storage.build_request("GET", url), retry=True, stream=True
+        )
+        try:
+            if response.status_code >= 400:
+                response.read()
+                raise error_for(response)
+            yield response
+        finally:
+            response.close()
 
     def get_bytes(self, path: str) -> httpx.Response:
         """GET raw bytes (a manifest) with the headers."""

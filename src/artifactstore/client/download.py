@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import httpx
+
 from artifactstore.client.api import ApiClient
-from artifactstore.client.manifests import fetch_manifest
+from artifactstore.client.manifests import FetchedManifest, fetch_manifest
 from artifactstore.domain.digests import StreamingHasher
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.errors import IntegrityError, InvalidInput
+from artifactstore.errors import AuthError, IntegrityError, InvalidInput
 
 PARTIAL_DIR = ".artifactstore-partial"
 CHUNK = 1 << 20
@@ -137,16 +139,34 @@ def _present(folder_fd: int, name: str, entry: FileEntry) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _open_bytes(
+    client: ApiClient, package_id: str, entry: FileEntry, url: str | None
+) -> Iterator[httpx.Response]:
+    """The file's bytes: from the plan's URL (no API request), or through the API when there
+    is none, or when storage refuses the URL (it expired: a long page of big files)."""
+    with contextlib.ExitStack() as opened:
+        response = None
+        if url is not None:
+            with contextlib.suppress(AuthError):
+                response = opened.enter_context(client.open_url(url))
+        if response is None:
+            response = opened.enter_context(client.open_file(package_id, entry.path))
+        yield response
+
+
 def stream_verified(
     client: ApiClient,
     package_id: str,
     entry: FileEntry,
     sink: BinaryIO,
     received: Callable[[int], None] = lambda _n: None,
+    url: str | None = None,
 ) -> None:
-    """Write one file's bytes to ``sink``, then raise if their digest or size is wrong."""
+    """Write one file's bytes to ``sink`` (read from ``url`` when given), then raise if their
+    digest or size is wrong."""
     hasher = StreamingHasher()
-    with client.open_file(package_id, entry.path) as response:
+    with _open_bytes(client, package_id, entry, url) as response:
         for chunk in response.iter_bytes(CHUNK):
             if hasher.size + len(chunk) > entry.size:
                 raise IntegrityError(
@@ -175,8 +195,10 @@ class _Downloader:
     def _count(self, size: int) -> None:
         self.received += size  # one int add under the GIL; only a figure for the report
 
-    def fetch(self, entry: FileEntry) -> bool:
-        """Make ``entry`` present under its final name; True when bytes were fetched."""
+    def fetch(self, planned: tuple[FileEntry, str | None]) -> bool:
+        """Make a file present under its final name, its bytes read from the plan's URL;
+        True when bytes were fetched."""
+        entry, url = planned
         parts = entry.path.split("/")
         with _folder_of(self.dest_fd, parts) as folder_fd:
             if _present(folder_fd, parts[-1], entry):
@@ -188,7 +210,7 @@ class _Downloader:
                 raise _unsafe(f"{PARTIAL_DIR}/{temp}", "an entry at a fresh random name") from exc
             try:
                 with os.fdopen(fd, "wb") as sink:
-                    stream_verified(self.client, self.package_id, entry, sink, self._count)
+                    stream_verified(self.client, self.package_id, entry, sink, self._count, url)
                     os.fchmod(sink.fileno(), file_mode(entry.executable))
                 # rename replaces whatever has the final name (a symlink too), never follows it
                 try:
@@ -201,15 +223,56 @@ class _Downloader:
         return True
 
 
+def planned_pages(
+    client: ApiClient, package_id: str, wanted: Sequence[FileEntry], include: Sequence[str]
+) -> Iterator[list[tuple[FileEntry, str | None]]]:
+    """``wanted`` (from the verified manifest) with each file's URL, a plan page at a time:
+    one API request per page of up to 1,000 files, none per file. The plan only says where
+    bytes are: a file it names that the manifest does not (or with another digest), or a file
+    it leaves out, stops the download."""
+    by_path = {f.path: f for f in wanted}
+    seen = 0
+    cursor: str | None = None
+    while True:
+        plan = client.download_plan(package_id, include, cursor)
+        page: list[tuple[FileEntry, str | None]] = []
+        for item in plan["files"]:
+            entry = by_path.get(item.get("path"))
+            if entry is None or item.get("digest") != str(entry.digest):
+                raise IntegrityError(
+                    f"the download plan names {item.get('path')!r} with {item.get('digest')},"
+                    " which the verified manifest does not",
+                    details={"path": item.get("path")},
+                )
+            page.append((entry, str(item["url"])))
+        seen += len(page)
+        yield page
+        cursor = plan.get("next_cursor")
+        if not cursor:
+            break
+    if seen != len(wanted):
+        raise IntegrityError(
+            f"the download plan listed {seen} files, the manifest selects {len(wanted)}",
+            details={"planned": seen, "selected": len(wanted)},
+        )
+
+
 def download_package(
     client: ApiClient,
     package_id: str,
     dest: Path,
     include_globs: Sequence[str] = (),
     concurrency: int = 8,
+    check_manifest: Callable[[FetchedManifest], object] | None = None,
 ) -> DownloadResult:
-    """Fetch a sealed package's files into ``dest``; files already right are kept."""
+    """Fetch a sealed package's files into ``dest``; files already right are kept.
+
+    ``check_manifest`` (the attestation check, when trusted keys are configured) sees the
+    verified manifest before anything is written, and raises to stop the download.
+    """
     manifest = fetch_manifest(client, package_id)
+    if check_manifest is not None:
+        check_manifest(manifest)
     wanted = selected(manifest.files, include_globs)
     dest.mkdir(parents=True, exist_ok=True)  # DEST_DIR itself may be a symlink: the user's pick
     dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -218,7 +281,9 @@ def download_package(
         downloader = _Downloader(client, package_id, dest_fd, partial_fd)
         try:
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                fetched = list(pool.map(downloader.fetch, wanted))
+                fetched: list[bool] = []
+                for page in planned_pages(client, package_id, wanted, include_globs):
+                    fetched += pool.map(downloader.fetch, page)
         finally:
             os.close(partial_fd)
             # Leftovers only ever live here, never under a final name; a rerun starts afresh.

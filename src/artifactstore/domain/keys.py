@@ -11,6 +11,8 @@ from artifactstore.errors import InvalidInput
 UPLOADS_PREFIX = "uploads/"
 BUNDLES_SEGMENT = "bundles"
 _BUNDLE_ID_RE = re.compile(r"[0-9a-f]{64}")
+ATTESTATIONS_PREFIX = "attestations/"
+_PACKAGE_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def blob_key(digest: Digest) -> str:
@@ -21,6 +23,15 @@ def blob_key(digest: Digest) -> str:
 def manifest_key(digest: Digest) -> str:
     """Manifest key: ``manifests/blake3/<64 hex>.json``."""
     return f"manifests/blake3/{digest.hex}.json"
+
+
+def attestation_key(package_id: str) -> str:
+    """Where a package's signed attestation (a DSSE envelope) is stored:
+    ``attestations/<package_id>.dsse.json`` (docs/attestations.md)."""
+    if not _PACKAGE_ID_RE.fullmatch(package_id):
+        # Never a client's input: built from a catalog record's id.
+        raise ValueError(f"not a package id: {package_id!r}")
+    return f"{ATTESTATIONS_PREFIX}{package_id}.dsse.json"
 
 
 def upload_key(package_id: str, digest: Digest) -> str:

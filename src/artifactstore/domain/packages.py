@@ -67,6 +67,16 @@ class PackageRecord:
     run_dir: str | None = None
     links: dict[str, Any] = field(default_factory=dict)
     state_hub_link: dict[str, Any] | None = None
+    # When a sealed package of an expiring class expires (sealed_at + the class's expire_days).
+    expiry_due: datetime | None = None
+    expired_at: datetime | None = None  # when it became expired (a draft's, or a sealed one's)
+
+    def state_at(self, now: datetime) -> PackageState:
+        """Its state as of ``now``: a sealed package past its expiry is expired, whether or not
+        maintenance has recorded it yet."""
+        if self.state is PackageState.SEALED and self.expiry_due and self.expiry_due <= now:
+            return PackageState.EXPIRED
+        return self.state
 
     @property
     def waiting_for(self) -> int:
@@ -104,9 +114,6 @@ class PackageFile:
     entry: FileEntry
     status: BlobStatus
     seen_digest: str | None = None
-    # Where the catalog keeps it, opaque to the service: a write of the state just read goes
-    # straight there (its condition still checks the status) instead of looking it up again.
-    slot: str | None = field(default=None, compare=False)
 
 
 T = TypeVar("T")

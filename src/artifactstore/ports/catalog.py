@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.lifecycle import SweepCandidate
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import (
     BlobState,
@@ -87,8 +88,23 @@ class PackageRepository(Protocol):
         """Record that the client is done uploading (idempotent)."""
         ...
 
-    def seal(self, record: PackageRecord, manifest_digest: str, now: datetime) -> bool:
-        """draft → sealed, once: False when another sealer won or the package moved on."""
+    def seal(
+        self,
+        record: PackageRecord,
+        manifest_digest: str,
+        now: datetime,
+        expiry_due: datetime | None = None,
+    ) -> bool:
+        """draft → sealed, once: False when another sealer won or the package moved on. A
+        package of an expiring class is due to expire at ``expiry_due``."""
+        ...
+
+    def due_packages(self, now: datetime, limit: int) -> list[PackageRecord]:
+        """Sealed packages whose ``expiry_due`` is before ``now``, earliest first."""
+        ...
+
+    def expire_sealed(self, package_id: str, now: datetime) -> bool:
+        """sealed → expired, once its expiry is due; False when it is not (or not any more)."""
         ...
 
     def expire(self, package_id: str, now: datetime, abandoned_before: datetime) -> bool:
@@ -263,16 +279,44 @@ class BlobRepository(Protocol):
         now: datetime,
         protection: Protection | None = None,
         producer: str | None = None,
-    ) -> None:
-        """Record a verified blob, how it is kept, and the producer whose upload proved it."""
+    ) -> bool:
+        """Record a verified blob, how it is kept, and the producer whose upload proved it;
+        False when the sweep is deleting it (nothing may rely on it)."""
         ...
 
-    def add_blob_producer(self, backend: str, digest: Digest, producer: str) -> None:
-        """Record that ``producer`` proved possession of a held blob."""
+    def add_blob_producer(self, backend: str, digest: Digest, producer: str) -> bool:
+        """Record that ``producer`` proved possession of a held blob; False when it is not
+        held, or the sweep is deleting it."""
         ...
 
-    def raise_blob_protection(self, backend: str, digest: Digest, protection: Protection) -> None:
-        """Record protection applied to a held blob; never weakens what is recorded."""
+    def raise_blob_protection(self, backend: str, digest: Digest, protection: Protection) -> bool:
+        """Record protection applied to a held blob, never weakening what is recorded; False
+        when it is not held, or the sweep is deleting it (nothing may rely on it)."""
+        ...
+
+    def lease_blob(self, backend: str, digest: Digest, until: datetime) -> bool:
+        """Hold a blob a verifier is about to rely on until ``until`` (the sweep leaves it
+        alone); True also when it is not recorded, False while the sweep is deleting it."""
+        ...
+
+    def sweepable_blobs(self, backend: str, before: datetime, limit: int) -> list[SweepCandidate]:
+        """Expiring blobs whose recorded expiry is before ``before``, oldest first (those a
+        sweep tombstoned and did not finish included)."""
+        ...
+
+    def tombstone_blob(
+        self, backend: str, digest: Digest, expired_before: datetime, now: datetime
+    ) -> bool:
+        """Mark a blob as being deleted, if it is still expiring, expired before
+        ``expired_before``, and neither locked nor leased past ``now``; False otherwise."""
+        ...
+
+    def forget_blob(self, backend: str, digest: Digest) -> None:
+        """Drop a tombstoned blob's record (its bytes are deleted)."""
+        ...
+
+    def restore_blob(self, backend: str, digest: Digest, until: datetime) -> None:
+        """Take a tombstone back (storage kept the blob) and look at it again after ``until``."""
         ...
 
 

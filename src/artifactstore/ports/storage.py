@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from artifactstore.domain.digests import Digest
@@ -108,6 +109,7 @@ class BlobStorage(Protocol):
         retention: RetentionClass,
         version: str | None = None,
         size: int | None = None,
+        now: datetime | None = None,
     ) -> Protection:
         """Make a verified upload (that ``version`` of it, ``size`` bytes, when known) the blob
         for ``digest``, then drop that upload; returns how the blob is now kept.
@@ -118,10 +120,13 @@ class BlobStorage(Protocol):
         """
         ...
 
-    def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
+    def put_blob(
+        self, digest: Digest, data: bytes, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
         """Store verified bytes (the caller hashed ``data`` to ``digest``) as that blob; returns
         how it is now kept. Write-once: a blob already held is kept and protected as in
-        ``promote``, so a redelivered or concurrent write is a no-op."""
+        ``promote``, so a redelivered or concurrent write is a no-op. ``now`` (the service's
+        clock; the real one when None) is when the class's promise of time starts."""
         ...
 
     def protect(
@@ -139,6 +144,12 @@ class BlobStorage(Protocol):
         """Remove that version of a pending upload, or every version. Never touches blobs."""
         ...
 
+    def delete_blob(self, digest: Digest) -> bool:
+        """Delete every stored version of a blob (only the sweep calls this, on a tombstoned
+        blob); False when there was none. A lock storage enforces refuses it:
+        ``Conflict`` (``blob_locked``), the blob kept as it was."""
+        ...
+
     def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:
         """Store a manifest's canonical bytes (write-once, idempotent)."""
         ...
@@ -149,4 +160,13 @@ class BlobStorage(Protocol):
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A short-lived URL that GETs the blob."""
+        ...
+
+    def put_attestation(self, package_id: str, data: bytes, retention: RetentionClass) -> bool:
+        """Store a package's signed attestation (``attestation_key``), protected like its
+        manifest. Write-once: False, nothing written, when one is stored already."""
+        ...
+
+    def get_attestation(self, package_id: str) -> bytes | None:
+        """A package's stored attestation, or None while there is none."""
         ...

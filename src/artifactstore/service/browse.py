@@ -17,6 +17,7 @@ from artifactstore.domain.retention import RetentionClass
 from artifactstore.domain.schemas import json_pointer
 from artifactstore.errors import Conflict, IntegrityError
 from artifactstore.service.context import Services
+from artifactstore.service.reading import package_view, require_files_readable
 
 INLINE_LIMIT = 1024 * 1024  # bytes shown inline; bigger files are a download link
 CATALOG_PAGES = 5  # catalog pages read at most to fill one filtered page of the listing
@@ -67,6 +68,7 @@ class PackagePage:
     record: PackageRecord
     files: Page[PackageFile]
     retention: RetentionClass | None
+    view: dict[str, Any]  # the API's view of the record, its state as of now
 
 
 def package_page(
@@ -75,7 +77,8 @@ def package_page(
     """A package with one page of its files, and its retention class (if still configured)."""
     record = svc.catalog.get_package(package_id)
     files = svc.catalog.list_files(package_id, files_limit, files_cursor)
-    return PackagePage(record, files, svc.retention_classes.get(record.retention_class))
+    retention = svc.retention_classes.get(record.retention_class)
+    return PackagePage(record, files, retention, package_view(record, svc.clock()))
 
 
 def metadata_rows(metadata: Any) -> list[tuple[str, int, bool, Any]]:
@@ -138,11 +141,8 @@ def read_file(svc: Services, package_id: str, path: str, limit: int = INLINE_LIM
     bytes do not hash to the file's digest.
     """
     record = svc.catalog.get_package(package_id)
+    require_files_readable(svc, record)
     entry = svc.catalog.get_file(package_id, path)
-    if record.state is PackageState.EXPIRED:
-        raise Conflict(
-            f"package {package_id} has expired: its files are gone", code="package_expired"
-        )
     if svc.catalog.get_blob_state(package_id, entry.digest) is None or (
         record.state is not PackageState.SEALED
         and not svc.catalog.verified_blobs(record.backend, [entry.digest])

@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 
 from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.lifecycle import LEASE
 from artifactstore.domain.packages import BlobStatus, PackageRecord
 from artifactstore.domain.protection import Protection
 from artifactstore.errors import NotFound, StorageError
@@ -21,6 +22,7 @@ from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held
 from artifactstore.service.sealing import try_seal
 from artifactstore.service.upload_outcomes import (
+    NotReadyYet,
     Outcome,
     Verification,
     expects_uploads,
@@ -141,10 +143,13 @@ def _check_members(
         ):
             proved.append(digest)
         else:  # not held, or gone from storage meanwhile: store it
-            stored.append((digest, size, storage.put_blob(digest, data, retention)))
+            # Held against the sweep first: put_blob keeps a blob already stored.
+            if not svc.catalog.lease_blob(record.backend, digest, svc.clock() + LEASE):
+                raise NotReadyYet(f"blob {digest} is being swept; the bundle waits for it")
+            stored.append((digest, size, storage.put_blob(digest, data, retention, svc.clock())))
         changes[digest.hex] = (BlobStatus.VERIFIED, None)
     # A blob is recorded as held before any package counts it verified.
-    parallel_map(
+    recorded = parallel_map(
         lambda new: svc.catalog.record_blob(
             record.backend,
             new[0],
@@ -156,6 +161,8 @@ def _check_members(
         ),
         stored,
     )
+    if not all(recorded):
+        raise NotReadyYet("a blob of the bundle was swept while it was stored")
     parallel_map(
         lambda digest: svc.catalog.add_blob_producer(record.backend, digest, record.producer),
         [d for d in proved if record.producer not in held[d.hex].producers],

@@ -11,6 +11,7 @@ from artifactstore.domain.routes import BackendRoutes
 from artifactstore.errors import ConfigurationError
 from artifactstore.ports.catalog import Catalog
 from artifactstore.ports.events import EventPublisher
+from artifactstore.ports.signing import Signer
 from artifactstore.ports.statehub import StateHubClient
 from artifactstore.ports.storage import BlobStorage
 
@@ -33,6 +34,7 @@ class Services:
     draft_ttl: timedelta
     state_hub: StateHubClient | None = None
     default_state_hub_ids: tuple[str | None, str | None] = (None, None)
+    signer: Signer | None = None  # signs seals (docs/attestations.md); None: not configured
     clock: Callable[[], datetime] = field(default=utcnow)
 
     def storage(self, backend: str) -> BlobStorage:

@@ -44,7 +44,7 @@ def sealed_manifest(svc: Services, package_id: str) -> dict[str, Any]:
 
 def package_summary(svc: Services, package_id: str) -> dict[str, Any]:
     """What a diff says about each side: identity, digest, size and times."""
-    view = reading.package_view(svc.catalog.get_package(package_id))
+    view = reading.package_view(svc.catalog.get_package(package_id), svc.clock())
     keys = (
         "package_id",
         "producer",

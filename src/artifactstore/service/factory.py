@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 
+from artifactstore.ports.signing import Signer
 from artifactstore.service.context import Services
 from artifactstore.settings import ServiceSettings, service_settings
 
@@ -31,7 +32,18 @@ def build_services(settings: ServiceSettings) -> Services:
         draft_ttl=timedelta(hours=settings.draft_ttl_hours),
         state_hub=HttpStateHub(settings.state_hub_url) if settings.state_hub_url else None,
         default_state_hub_ids=(settings.state_hub_workstream_id, settings.state_hub_task_id),
+        signer=_signer(settings),
     )
+
+
+def _signer(settings: ServiceSettings) -> Signer | None:
+    """The KMS signer when signing keys are configured (docs/attestations.md)."""
+    keys = settings.signing_keys()
+    if not keys:
+        return None
+    from artifactstore.adapters.kms import KmsSigner
+
+    return KmsSigner(keys)
 
 
 @lru_cache(maxsize=1)

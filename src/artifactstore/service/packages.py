@@ -17,7 +17,7 @@ from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageStat
 from artifactstore.domain.retention import resolve_retention_class
 from artifactstore.domain.schemas import MetadataSchema
 from artifactstore.domain.tokens import Caller
-from artifactstore.errors import Conflict, InvalidInput, NotFound
+from artifactstore.errors import Conflict, Gone, InvalidInput, NotFound
 from artifactstore.ports.catalog import KeyTaken, StaleWrite
 from artifactstore.service import file_lists
 from artifactstore.service.access import owned_package
@@ -174,9 +174,11 @@ def create_or_resume(svc: Services, caller: Caller, request: NewPackage) -> Crea
             except KeyTaken:
                 continue
         existing = _claimed(svc, claim[0])
-        if existing is None or existing.state is PackageState.EXPIRED:
-            # Expired, or gone: DynamoDB's TTL deleted the package item (a month after its
-            # draft expired) but a claim may outlive it. Either way the key is free again.
+        if existing is None or existing.state_at(svc.clock()) is PackageState.EXPIRED:
+            # Expired (a draft past its TTL, or a sealed package past its class's time), or
+            # gone: DynamoDB's TTL deleted the package item (a month after its draft expired)
+            # but a claim may outlive it. Either way the key is free again: one live package
+            # per key; the expired one stays listed.
             try:
                 return _new_draft(svc, request, manifest, backend, fingerprint, claim[0])
             except StaleWrite:
@@ -429,7 +431,7 @@ def finalize(svc: Services, caller: Caller, package_id: str) -> FinalizeOutcome:
     """The client is done: seal now if every blob is verified, else when the last one is."""
     record = owned_package(svc, caller, package_id)
     if record.state is PackageState.EXPIRED:
-        raise Conflict(f"package {package_id} expired before it was sealed", code="package_expired")
+        raise Gone(f"package {package_id} expired before it was sealed", code="package_expired")
     if record.state is PackageState.DRAFT:
         svc.catalog.request_finalize(package_id)
         reconcile_pending(svc, record)

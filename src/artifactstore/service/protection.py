@@ -102,8 +102,9 @@ def protect_held(
         kept = storage.protect(Digest(hex_digest), asked, known)
         if kept is None:
             return None  # gone (expired): the package has to upload it again
-        if kept != known:
-            svc.catalog.raise_blob_protection(backend, Digest(hex_digest), kept)
+        # Recorded only while no sweep is deleting the blob; if one is, it is not held.
+        if not svc.catalog.raise_blob_protection(backend, Digest(hex_digest), kept):
+            return None
         return hex_digest
 
     upgraded = parallel_map(upgrade, todo[:MAX_UPGRADES_PER_CALL])

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import PackageRecord, PackageState
-from artifactstore.errors import Conflict
+from artifactstore.errors import Conflict, Gone
 from artifactstore.service.context import Services
 from artifactstore.service.targets import RESPONSE_BUDGET, json_size
 
 
-def package_view(record: PackageRecord) -> dict[str, Any]:
-    """The JSON view of a package record (without its files)."""
+def package_view(record: PackageRecord, now: datetime | None = None) -> dict[str, Any]:
+    """The JSON view of a package record (without its files), its state as of ``now``."""
+    state = record.state if now is None else record.state_at(now)
     return {
         "package_id": record.package_id,
         "producer": record.producer,
@@ -21,7 +23,7 @@ def package_view(record: PackageRecord) -> dict[str, Any]:
         "retention_class": record.retention_class,
         "schema": record.schema,
         "metadata": record.metadata,
-        "state": record.state.value,
+        "state": state.value,
         "backend": record.backend,
         "manifest_digest": record.manifest_digest,
         "file_count": record.file_count,
@@ -32,10 +34,34 @@ def package_view(record: PackageRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "expires_at": record.expires_at.isoformat() if record.state is PackageState.DRAFT else None,
         "sealed_at": record.sealed_at.isoformat() if record.sealed_at else None,
+        "expiry_due": record.expiry_due.isoformat() if record.expiry_due else None,
+        "expired_at": _expired_at(record, state),
         "run_dir": record.run_dir,
         "links": record.links,
         "state_hub_link": record.state_hub_link,
     }
+
+
+def _expired_at(record: PackageRecord, state: PackageState) -> str | None:
+    if state is not PackageState.EXPIRED:
+        return None
+    when = record.expired_at or record.expiry_due
+    return when.isoformat() if when else None
+
+
+def require_files_readable(svc: Services, record: PackageRecord) -> None:
+    """410 ``package_expired`` once a package has expired: its record and manifest stay,
+    its files do not."""
+    if record.state_at(svc.clock()) is not PackageState.EXPIRED:
+        return
+    when = _expired_at(record, PackageState.EXPIRED) or "an unrecorded time"
+    before = "" if record.sealed_at else " before it was sealed"
+    raise Gone(
+        f"package {record.package_id} expired at {when}{before}: its record and manifest "
+        "are kept, its files are not",
+        code="package_expired",
+        details={"package_id": record.package_id, "expired_at": when},
+    )
 
 
 def manifest_bytes(svc: Services, package_id: str) -> tuple[bytes, str]:
@@ -53,6 +79,7 @@ def manifest_bytes(svc: Services, package_id: str) -> tuple[bytes, str]:
 def file_download_url(svc: Services, package_id: str, path: str) -> str:
     """A short-lived URL for one file's blob."""
     record = svc.catalog.get_package(package_id)
+    require_files_readable(svc, record)
     entry = svc.catalog.get_file(package_id, path)
     if svc.catalog.get_blob_state(package_id, entry.digest) is None or (
         record.state is not PackageState.SEALED
@@ -67,7 +94,7 @@ def package_with_files(
 ) -> dict[str, Any]:
     """A package's view with one page of its files and their status, within the answer budget
     (``files_limit`` is a most: long paths and big metadata make the page shorter)."""
-    view = package_view(svc.catalog.get_package(package_id))
+    view = package_view(svc.catalog.get_package(package_id), svc.clock())
 
     def page_of(limit: int) -> dict[str, Any]:
         page = svc.catalog.list_files(package_id, limit, files_cursor)
@@ -100,7 +127,11 @@ def packages_page(
         page = svc.catalog.list_packages(
             producer=producer, state=state, key=key, limit=count, cursor=cursor
         )
-        return {"items": [package_view(r) for r in page.items], "next_cursor": page.next_cursor}
+        now = svc.clock()
+        return {
+            "items": [package_view(r, now) for r in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
     return within_budget(page_of, limit)
 

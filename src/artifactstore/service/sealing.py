@@ -1,4 +1,4 @@
-"""Sealing, the seal event outbox, and draft expiry."""
+"""Sealing, and the seal event outbox."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.keys import upload_key
+from artifactstore.domain.lifecycle import package_expiry
 from artifactstore.domain.manifest import Manifest
-from artifactstore.domain.packages import BlobStatus, PackageRecord
+from artifactstore.domain.packages import PackageRecord
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
 
 logger = Logger(service="artifactstore", child=True)
 SEALED_EVENT = "ArtifactPackageSealed"
-ABANDONED_AFTER = timedelta(minutes=15)
+# A sealer publishes within moments of its seal; the sweep leaves seals this young to it.
+OUTBOX_GRACE = timedelta(minutes=1)
 
 
 def build_manifest(svc: Services, record: PackageRecord) -> Manifest:
@@ -47,7 +48,8 @@ def try_seal(svc: Services, package_id: str) -> bool:
         return False
     retention = svc.retention_classes[record.retention_class]
     svc.storage(record.backend).put_manifest(digest, data, retention)
-    if not svc.catalog.seal(record, str(digest), svc.clock()):
+    now = svc.clock()
+    if not svc.catalog.seal(record, str(digest), now, package_expiry(now, retention)):
         return False
     logger.info("package sealed", extra={"package_id": package_id, "manifest_digest": str(digest)})
     record.manifest_digest = str(digest)
@@ -83,43 +85,17 @@ def publish_sealed(svc: Services, record: PackageRecord) -> None:
 
 
 def sweep_outbox(svc: Services) -> int:
-    """Publish seal events that were not confirmed; returns how many were sent."""
-    pending = svc.catalog.unpublished_seals()
+    """Publish seal events that were not confirmed; returns how many were sent.
+
+    Only seals older than ``OUTBOX_GRACE``: a younger one's sealer is most likely alive and
+    about to publish it, and the bus would carry the event twice for no crash at all.
+    """
+    settled = svc.clock() - OUTBOX_GRACE
+    pending = [
+        record
+        for record in svc.catalog.unpublished_seals()
+        if record.sealed_at is None or record.sealed_at < settled
+    ]
     for record in pending:
         publish_sealed(svc, record)
     return len(pending)
-
-
-def expire_drafts(svc: Services) -> int:
-    """Drafts past their TTL become ``expired``; their pending uploads, and the parts of a
-    list sent in parts that never completed, are deleted.
-
-    A draft whose creator died before its file list was complete is expired after
-    ``ABANDONED_AFTER``, so the producer's next attempt gets a fresh draft under the same key.
-    """
-    now = svc.clock()
-    abandoned_before = now - ABANDONED_AFTER
-    count = 0
-    for record in svc.catalog.expired_drafts(now, abandoned_before):
-        if not svc.catalog.expire(record.package_id, now, abandoned_before):
-            continue
-        count += 1
-        if record.files_in_parts and not record.files_complete:
-            svc.catalog.delete_list_parts(record.package_id)  # a list that never opened
-        storage = svc.storages.get(record.backend)
-        if storage is None:  # the routes no longer name it: its uploads expire by lifecycle
-            logger.warning(
-                "draft expired; its backend is not configured, uploads left to lifecycle",
-                extra={"package_id": record.package_id, "backend": record.backend},
-            )
-            continue
-        for blob in svc.catalog.blob_states(record.package_id):
-            if blob.status is not BlobStatus.VERIFIED:
-                storage.delete_upload(upload_key(record.package_id, blob.digest))
-        logger.info("draft expired", extra={"package_id": record.package_id})
-    return count
-
-
-def run_maintenance(svc: Services) -> dict[str, int]:
-    """One scheduled round: expire drafts and sweep the outbox."""
-    return {"expired": expire_drafts(svc), "published": sweep_outbox(svc)}

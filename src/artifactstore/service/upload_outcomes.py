@@ -8,11 +8,18 @@ from enum import StrEnum
 from aws_lambda_powertools import Logger
 
 from artifactstore.domain.packages import PackageRecord, PackageState
-from artifactstore.errors import NotFound
+from artifactstore.errors import ArtifactStoreError, NotFound
 from artifactstore.ports.storage import BlobStorage
 from artifactstore.service.context import Services
 
 logger = Logger(service="artifactstore", child=True)
+
+
+class NotReadyYet(ArtifactStoreError):
+    """Not yet: the package's file list is still being written, or a blob it needs is being
+    swept. The notification is delivered again later."""
+
+    code = "not_ready_yet"
 
 
 class Outcome(StrEnum):

@@ -6,13 +6,15 @@ from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest, hash_stream
 from artifactstore.domain.keys import parse_bundle_key, parse_upload_key
+from artifactstore.domain.lifecycle import LEASE
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
-from artifactstore.errors import ArtifactStoreError, NotFound
+from artifactstore.errors import NotFound
 from artifactstore.service.bundle_verification import verify_bundle
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held, usable_held
 from artifactstore.service.sealing import try_seal
 from artifactstore.service.upload_outcomes import (
+    NotReadyYet,
     Outcome,
     Verification,
     expects_uploads,
@@ -21,12 +23,6 @@ from artifactstore.service.upload_outcomes import (
 
 logger = Logger(service="artifactstore", child=True)
 HASH_CHUNK = 8 << 20
-
-
-class NotReadyYet(ArtifactStoreError):
-    """The package's file list is still being written: redeliver later."""
-
-    code = "not_ready_yet"
 
 
 def verify_upload(
@@ -108,10 +104,16 @@ def _hash_and_promote(
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
     retention = svc.retention_classes[record.retention_class]
+    # Promotion keeps a blob already stored, so first hold it against the sweep (which leaves
+    # a leased blob alone): the upload is dropped only once the bytes it promotes are safe.
+    if not svc.catalog.lease_blob(record.backend, blob.digest, svc.clock() + LEASE):
+        raise NotReadyYet(f"blob {blob.digest} is being swept; its upload waits for the sweep")
     # Write-once and idempotent: a blob a concurrent verifier promoted first is kept, raised
     # to this class's protection; the catalog records how it is kept, never weakening it.
-    kept = storage.promote(key, blob.digest, retention, upload.version, upload.size)
-    svc.catalog.record_blob(
+    kept = storage.promote(
+        key, blob.digest, retention, upload.version, upload.size, now=svc.clock()
+    )
+    if not svc.catalog.record_blob(
         record.backend,
         blob.digest,
         blob.size,
@@ -119,5 +121,6 @@ def _hash_and_promote(
         svc.clock(),
         kept,
         producer=record.producer,
-    )
+    ):
+        raise NotReadyYet(f"blob {blob.digest} was swept while it was promoted")
     return Outcome.VERIFIED

@@ -14,8 +14,10 @@ from pynamodb.exceptions import (
     VerboseClientError,
 )
 from pynamodb.expressions.condition import Condition, Or
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from artifactstore.adapters.dynamodb.blobs import HeldBlobStore
 from artifactstore.adapters.dynamodb.bundles import BundleStore
 from artifactstore.adapters.dynamodb.contents import ContentsStore
 from artifactstore.adapters.dynamodb.file_list_store import FileListStore
@@ -40,6 +42,7 @@ from artifactstore.errors import NotFound
 
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 OUTBOX = "OUTBOX"
+EXPIRING = item_key("EXPIRY", "PKG")  # the expiry index's partition of sealed packages
 
 
 def _to_record(item: PackageModel) -> PackageRecord:
@@ -68,6 +71,8 @@ def _to_record(item: PackageModel) -> PackageRecord:
         run_dir=item.run_dir,
         links=item.links or {},
         state_hub_link=item.state_hub_link,
+        expiry_due=item.expiry_due,
+        expired_at=item.expired_at,
     )
 
 
@@ -85,7 +90,7 @@ def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
 
 
-class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenStore):
+class DynamoCatalog(ContentsStore, HeldBlobStore, FileListStore, BundleStore, SchemaAndTokenStore):
     """The catalog on one DynamoDB table; every state change is conditional."""
 
     # -- packages ----------------------------------------------------------------------------
@@ -228,7 +233,13 @@ class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenSto
                 raise NotFound(f"no package {package_id}", code="package_not_found") from exc
             raise
 
-    def seal(self, record: PackageRecord, manifest_digest: str, now: datetime) -> bool:
+    def seal(
+        self,
+        record: PackageRecord,
+        manifest_digest: str,
+        now: datetime,
+        expiry_due: datetime | None = None,
+    ) -> bool:
         """draft → sealed, once: False when another sealer won or the package moved on.
 
         First the key claim and the file chunks lose their TTL (a sealed package is kept
@@ -240,6 +251,13 @@ class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenSto
         self._keep_claim(record)
         self.keep_file_list(record.package_id)
         order = _order_key(record.created_at, record.package_id)
+        expiry = []
+        if expiry_due is not None:
+            expiry = [
+                PackageModel.expiry_due.set(expiry_due),
+                PackageModel.gsi4pk.set(EXPIRING),
+                PackageModel.gsi4sk.set(_order_key(expiry_due, record.package_id)),
+            ]
         try:
             PackageModel(item_key("PKG", record.package_id), PKG_SK).update(
                 actions=[
@@ -250,6 +268,7 @@ class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenSto
                     PackageModel.gsi3pk.set(OUTBOX),
                     PackageModel.gsi3sk.set(order),
                     PackageModel.ttl.remove(),
+                    *expiry,
                 ],
                 condition=(PackageModel.state == PackageState.DRAFT.value)
                 & (PackageModel.verified_count == record.blob_count)
@@ -290,6 +309,7 @@ class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenSto
             PackageModel(item_key("PKG", package_id), PKG_SK).update(
                 actions=[
                     PackageModel.state.set(PackageState.EXPIRED.value),
+                    PackageModel.expired_at.set(now),
                     PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
                 ],
                 condition=(PackageModel.state == PackageState.DRAFT.value)
@@ -312,21 +332,56 @@ class DynamoCatalog(ContentsStore, FileListStore, BundleStore, SchemaAndTokenSto
         )
         return [_to_record(i) for i in result]
 
+    def due_packages(self, now: datetime, limit: int) -> list[PackageRecord]:
+        """Sealed packages whose expiry is due before ``now``, earliest first."""
+        found = PackageModel.expiry.query(
+            EXPIRING, PackageModel.gsi4sk < now.isoformat(), limit=limit
+        )
+        return [_to_record(i) for i in found]
+
+    def expire_sealed(self, package_id: str, now: datetime) -> bool:
+        """sealed → expired, once its expiry is due; it leaves the expiry index."""
+        try:
+            PackageModel(item_key("PKG", package_id), PKG_SK).update(
+                actions=[
+                    PackageModel.state.set(PackageState.EXPIRED.value),
+                    PackageModel.expired_at.set(now),
+                    PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
+                    PackageModel.gsi4pk.remove(),
+                    PackageModel.gsi4sk.remove(),
+                ],
+                condition=(PackageModel.state == PackageState.SEALED.value)
+                & (PackageModel.expiry_due <= now),
+            )
+            return True
+        except UpdateError as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise
+
     def unpublished_seals(self, limit: int = 100) -> list[PackageRecord]:
         """Sealed packages whose seal event is not confirmed published (the outbox)."""
         return [_to_record(i) for i in PackageModel.outbox.query(OUTBOX, limit=limit)]
 
     def mark_published(self, package_id: str) -> None:
         """Take a package out of the outbox."""
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=[PackageModel.gsi3pk.remove(), PackageModel.gsi3sk.remove()]
-        )
+        _update_package(package_id, [PackageModel.gsi3pk.remove(), PackageModel.gsi3sk.remove()])
 
     def record_link(self, package_id: str, link: dict[str, Any]) -> None:
         """Record the State Hub link outcome on the package (its state does not change)."""
+        _update_package(package_id, [PackageModel.state_hub_link.set(link)])
+
+
+def _update_package(package_id: str, actions: list[Action]) -> None:
+    """Update an existing package item (never create a partial one), or NotFound."""
+    try:
         PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=[PackageModel.state_hub_link.set(link)]
+            actions=actions, condition=PackageModel.pk.exists()
         )
+    except UpdateError as exc:
+        if error_code(exc) == CONDITION_FAILED:
+            raise NotFound(f"no package {package_id}", code="package_not_found") from exc
+        raise
 
 
 def utcnow() -> datetime:

@@ -76,6 +76,24 @@ class KeyClaimModel(_Item):
     ttl = NumberAttribute(null=True)  # its draft's TTL; removed when the package seals
 
 
+class _PackageExpiry(GlobalSecondaryIndex["PackageModel"]):
+    class Meta:
+        index_name = "expiry"
+        projection = AllProjection()
+
+    gsi4pk = UnicodeAttribute(hash_key=True)
+    gsi4sk = UnicodeAttribute(range_key=True)
+
+
+class _BlobExpiry(GlobalSecondaryIndex["BlobModel"]):
+    class Meta:
+        index_name = "expiry"
+        projection = AllProjection()
+
+    gsi4pk = UnicodeAttribute(hash_key=True)
+    gsi4sk = UnicodeAttribute(range_key=True)
+
+
 class PackageModel(_Item):
     """``pk=PKG#<id>``, ``sk=PKG``: identity, state and counters of one package."""
 
@@ -115,9 +133,15 @@ class PackageModel(_Item):
     gsi2sk = UnicodeAttribute()
     gsi3pk = UnicodeAttribute(null=True)  # sparse: present while a seal event is unpublished
     gsi3sk = UnicodeAttribute(null=True)
+    expiry_due = UTCDateTimeAttribute(null=True)  # a sealed package of an expiring class
+    expired_at = UTCDateTimeAttribute(null=True)
+    # Sparse: ``EXPIRY#PKG`` and ``<expiry_due>#<id>`` while a sealed package waits to expire.
+    gsi4pk = UnicodeAttribute(null=True)
+    gsi4sk = UnicodeAttribute(null=True)
     by_producer = _ByProducer()
     by_state = _ByState()
     outbox = _Outbox()
+    expiry = _PackageExpiry()
 
 
 class FileChunkModel(_Item):
@@ -183,6 +207,13 @@ class BlobModel(_Item):
     # re-use the blob without uploading it; others do only if its protection covers them.
     # Items written before it was recorded have none.
     producers = UnicodeSetAttribute(null=True)
+    # The sweep is deleting it: no one may rely on it from then on (``docs/architecture.md``).
+    tombstoned_at = UTCDateTimeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)  # a verifier relies on it until then
+    # Sparse: ``EXPIRY#BLOB#<backend>`` and ``<expires_at>#<hex>`` while it is expiring.
+    gsi4pk = UnicodeAttribute(null=True)
+    gsi4sk = UnicodeAttribute(null=True)
+    expiry = _BlobExpiry()
 
 
 class TokenModel(_Item):

@@ -103,6 +103,27 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         temp.unlink(missing_ok=True)
 
 
+def create_once(path: Path, data: bytes) -> bool:
+    """Write ``data`` at ``path`` unless something is there: a fsynced, read-only temp file
+    linked to the name, so racing writers never overwrite each other; True when this one won."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_name(path)
+    try:
+        with temp.open("xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.chmod(READ_ONLY)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        fsync_dir(path.parent)
+        return True
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def publish(source: Path, target: Path) -> None:
     """Give ``source``'s file the name ``target`` unless that name exists (write-once)."""
     target.parent.mkdir(parents=True, exist_ok=True)

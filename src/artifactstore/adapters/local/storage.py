@@ -38,6 +38,7 @@ from urllib.parse import quote, urlencode
 from artifactstore.adapters.local import files as local_files
 from artifactstore.domain.digests import Digest, StreamingHasher
 from artifactstore.domain.keys import (
+    attestation_key,
     blob_key,
     bundle_key,
     is_upload_key,
@@ -242,6 +243,14 @@ class LocalFilesStorage:
 
     # -- blobs -----------------------------------------------------------------------------
 
+    def delete_blob(self, digest: Digest) -> bool:
+        """Remove the blob file (a local file has no lock to refuse it); False when absent."""
+        try:
+            self.path_for(blob_key(digest)).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def has_blob(self, digest: Digest) -> bool:
         """Whether the blob file exists."""
         return self.path_for(blob_key(digest)).is_file()
@@ -263,6 +272,7 @@ class LocalFilesStorage:
         retention: RetentionClass,
         version: str | None = None,
         size: int | None = None,
+        now: datetime | None = None,
     ) -> Protection:
         """Hard-link exactly that ``version`` of the upload (the file the verifier hashed) as
         the blob (write-once), then drop that upload.
@@ -289,23 +299,26 @@ class LocalFilesStorage:
                 finally:
                     taken.unlink(missing_ok=True)
         self.delete_upload(key, version)
-        return _kept(Protection.asked(retention, datetime.now(UTC)))
+        return _kept(Protection.asked(retention, now or datetime.now(UTC)))
 
-    def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
+    def put_blob(
+        self, digest: Digest, data: bytes, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
         """Write verified bytes as the blob once (temp file, fsync, link); held already: kept."""
         target = self.path_for(blob_key(digest))
         if not target.exists():
             with local_files.atomic_writer(target) as handle:
                 handle.write(data)
-        return _kept(Protection.asked(retention, datetime.now(UTC)))
+        return _kept(Protection.asked(retention, now or datetime.now(UTC)))
 
     def protect(
         self, digest: Digest, asked: Protection, known: Protection | None
     ) -> Protection | None:
-        """Nothing to change here (see ``_kept``): no request, only whether the blob is there."""
+        """Nothing to change in the file (see ``_kept``), only whether it is there: it is now
+        kept as the union of what it was and what is asked."""
         if not self.has_blob(digest):
             return None
-        return _kept(asked)
+        return _kept(asked) if known is None else known.upgraded(asked)
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A signed GET served by ``/local-storage/{key}``."""
@@ -337,6 +350,17 @@ class LocalFilesStorage:
         """A manifest's canonical bytes."""
         with self._open(manifest_key(digest), "manifest") as handle:
             return handle.read()
+
+    def put_attestation(self, package_id: str, data: bytes, retention: RetentionClass) -> bool:
+        """Write a package's envelope once (a hard link that fails when the name exists)."""
+        return local_files.create_once(self.path_for(attestation_key(package_id)), data)
+
+    def get_attestation(self, package_id: str) -> bytes | None:
+        """A package's envelope, or None while there is none."""
+        try:
+            return self.path_for(attestation_key(package_id)).read_bytes()
+        except FileNotFoundError:
+            return None
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -373,7 +397,7 @@ def _size_mismatch(key: str, size: int, received: str) -> InvalidInput:
 
 
 def _kept(asked: Protection) -> Protection:
-    """How a local blob is kept: never deleted and never expired, so it holds any class's
-    promise of time (recorded as such, so re-using it never asks again), though a local file
-    is not immutable the way an S3 Object Lock is."""
-    return Protection(False, asked.lock_mode, asked.retain_until)
+    """How a local blob is kept: exactly as asked, recorded in the catalog (the sweep deletes
+    an expiring one once nothing relies on it), though a local file is not immutable the way
+    an S3 Object Lock is: a lock here is a promise of time only."""
+    return Protection(asked.expiring, asked.lock_mode, asked.retain_until, asked.expires_at)

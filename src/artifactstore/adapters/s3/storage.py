@@ -30,6 +30,7 @@ from artifactstore.adapters.s3.presigning import (
 from artifactstore.adapters.s3.protection import protect_key, retention_args
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import (
+    attestation_key,
     blob_key,
     bundle_key,
     manifest_key,
@@ -39,7 +40,7 @@ from artifactstore.domain.keys import (
 )
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import InvalidInput, NotFound
+from artifactstore.errors import Conflict, InvalidInput, NotFound
 from artifactstore.ports.storage import OpenUpload, UploadPart, UploadTarget
 
 if TYPE_CHECKING:
@@ -205,6 +206,35 @@ class S3Storage:
 
     # -- blobs -----------------------------------------------------------------------------
 
+    def delete_blob(self, digest: Digest) -> bool:
+        """Delete the blob's versions, current first, until none is current; a version under
+        an Object Lock that has not ended is refused (``blob_locked``), as S3 would refuse it.
+        Noncurrent versions older than the current one (left by renewals) go by the bucket's
+        noncurrent-version rule within a day."""
+        key = blob_key(digest)
+        deleted = False
+        with mapped(key, "blob"):
+            for _ in range(MAX_UPLOAD_VERSIONS):
+                try:
+                    head = self.client.head_object(Bucket=self.bucket, Key=key)
+                except ClientError as exc:
+                    if error_code(exc) in NOT_FOUND_CODES:
+                        return deleted
+                    raise
+                until = head.get("ObjectLockRetainUntilDate")
+                if until is not None and until > datetime.now(UTC):
+                    raise _blob_locked(digest, until)
+                try:
+                    self.client.delete_object(
+                        Bucket=self.bucket, Key=key, VersionId=head.get("VersionId") or "null"
+                    )
+                except ClientError as exc:
+                    if error_code(exc) in ("AccessDenied", "InvalidRequest"):
+                        raise _blob_locked(digest, until) from exc
+                    raise
+                deleted = True
+        return deleted
+
     def has_blob(self, digest: Digest) -> bool:
         """Whether the blob is stored (HeadObject)."""
         return self._size(blob_key(digest)) is not None
@@ -230,6 +260,7 @@ class S3Storage:
         retention: RetentionClass,
         version: str | None = None,
         size: int | None = None,
+        now: datetime | None = None,
     ) -> Protection:
         """Server-side copy that upload version to the blob key unless held, then delete it.
 
@@ -238,7 +269,7 @@ class S3Storage:
         DeleteObject of exactly that version.
         """
         target = blob_key(digest)
-        asked = Protection.asked(retention, datetime.now(UTC))
+        asked = Protection.asked(retention, now or datetime.now(UTC))
         try:
             created = self._copy_to_blob(key, version, size, target, asked)
         except NotFound:
@@ -253,10 +284,12 @@ class S3Storage:
         self.delete_upload(key, version)
         return kept
 
-    def put_blob(self, digest: Digest, data: bytes, retention: RetentionClass) -> Protection:
+    def put_blob(
+        self, digest: Digest, data: bytes, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
         """One PutObject (write-once, locked and tagged in the same request); a blob held
         already is protected instead, as ``promote`` does."""
-        asked = Protection.asked(retention, datetime.now(UTC))
+        asked = Protection.asked(retention, now or datetime.now(UTC))
         if put_once(self.client, self.bucket, blob_key(digest), data, OCTET_STREAM, asked, "blob"):
             return asked
         return self.protect(digest, asked, None) or Protection(True)
@@ -374,6 +407,23 @@ class S3Storage:
         with mapped(key, "manifest"):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    # -- attestations ----------------------------------------------------------------------
+
+    def put_attestation(self, package_id: str, data: bytes, retention: RetentionClass) -> bool:
+        """Write a package's envelope once (``If-None-Match: *``), kept like its manifest."""
+        asked = Protection.asked(retention, datetime.now(UTC))
+        key = attestation_key(package_id)
+        return put_once(self.client, self.bucket, key, data, "application/json", asked, "object")
+
+    def get_attestation(self, package_id: str) -> bytes | None:
+        """A package's envelope, or None while there is none."""
+        key = attestation_key(package_id)
+        try:
+            with mapped(key):
+                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except NotFound:
+            return None
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _size(self, key: str, version: str | None = None) -> int | None:
@@ -399,3 +449,11 @@ def _check_manifest(digest: Digest, data: bytes) -> None:
             code="manifest_digest_mismatch",
             details={"digest": str(digest), "actual": str(Digest.of_bytes(data))},
         )
+
+
+def _blob_locked(digest: Digest, until: datetime | None) -> Conflict:
+    return Conflict(
+        f"blob {digest} is locked{f' until {until.isoformat()}' if until else ''}",
+        code="blob_locked",
+        details={"digest": str(digest), "retain_until": until.isoformat() if until else None},
+    )

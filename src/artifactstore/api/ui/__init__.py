@@ -272,7 +272,7 @@ def package_page(request: Request, package_id: str, files_cursor: Opt = None) ->
         request,
         "package.html",
         p=record,
-        view=reading.package_view(record),
+        view=shown.view,
         metadata_rows=browse.metadata_rows(record.metadata),
         tree=browse.file_tree(list(files.items)),
         next_files=files.next_cursor,
