@@ -924,7 +924,9 @@ class InMemoryCatalog:
                 held.lease_until = until
             return True
 
-    def sweepable_blobs(self, backend: str, before: datetime, limit: int) -> list[SweepCandidate]:
+    def sweepable_blobs(
+        self, backend: str, before: datetime, limit: int, after: str | None = None
+    ) -> list[SweepCandidate]:
         """Expiring blobs in the expiry index before ``before``, oldest first (tombstoned
         ones included)."""
         with self._lock:
@@ -936,6 +938,7 @@ class InMemoryCatalog:
                     and held.in_expiry
                     and held.expiry_order is not None
                     and held.expiry_order < before.isoformat()
+                    and (after is None or held.expiry_order > after)
                 ),
                 key=lambda row: row[0],
             )
@@ -945,8 +948,9 @@ class InMemoryCatalog:
                     held.size,
                     held.expires_at or before,
                     tombstoned=held.tombstoned_at is not None,
+                    position=order,
                 )
-                for _, h, held in found[: max(limit, 0)]
+                for order, h, held in found[: max(limit, 0)]
             ]
 
     def tombstone_blob(

@@ -12,7 +12,7 @@ finds it held, but expires from its seal, at most a draft's lifetime later. Reas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from artifactstore.domain.digests import Digest
@@ -45,3 +45,5 @@ class SweepCandidate:
     size: int
     expires_at: datetime
     tombstoned: bool = False  # a sweep began deleting it and did not finish
+    # Where the catalog's expiry order has it, opaque: the next page starts after it.
+    position: str = field(default="", compare=False)

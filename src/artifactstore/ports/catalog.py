@@ -299,9 +299,12 @@ class BlobRepository(Protocol):
         alone); True also when it is not recorded, False while the sweep is deleting it."""
         ...
 
-    def sweepable_blobs(self, backend: str, before: datetime, limit: int) -> list[SweepCandidate]:
+    def sweepable_blobs(
+        self, backend: str, before: datetime, limit: int, after: str | None = None
+    ) -> list[SweepCandidate]:
         """Expiring blobs whose recorded expiry is before ``before``, oldest first (those a
-        sweep tombstoned and did not finish included)."""
+        sweep tombstoned and did not finish included), from after the ``position`` of a
+        candidate of an earlier page."""
         ...
 
     def tombstone_blob(

@@ -114,16 +114,19 @@ def expire_packages(svc: Services, budget: Budget) -> int:
     count = 0
     while budget.left():
         due = svc.catalog.due_packages(now, PAGE)
+        expired = 0
         for record in due:
             if not budget.left():
                 break
             if svc.catalog.expire_sealed(record.package_id, now):
-                count += 1
+                expired += 1
                 logger.info(
                     "package expired",
                     extra={"package_id": record.package_id, "expiry_due": str(record.expiry_due)},
                 )
-        if len(due) < PAGE:
+        count += expired
+        # Each expired one leaves the index: the next query starts after them.
+        if len(due) < PAGE or not expired:
             break
     return count
 
@@ -139,14 +142,15 @@ def sweep_blobs(svc: Services, budget: Budget, figures: RoundFigures) -> None:
     now = svc.clock()
     expired_before = now - sweep_grace(svc.draft_ttl)
     for backend in sorted(svc.storages):
+        after: str | None = None  # past candidates kept (locked, leased, relied on again)
         while budget.left():
-            candidates = svc.catalog.sweepable_blobs(backend, expired_before, PAGE)
-            progress = False
+            candidates = svc.catalog.sweepable_blobs(backend, expired_before, PAGE, after)
             for candidate in candidates:
                 if not budget.left():
                     break
-                progress |= _sweep_one(svc, backend, candidate, expired_before, figures)
-            if len(candidates) < PAGE or not progress:
+                if not _sweep_one(svc, backend, candidate, expired_before, figures):
+                    after = candidate.position
+            if len(candidates) < PAGE:
                 break
 
 

@@ -190,11 +190,25 @@ class HeldBlobStore:
             & (BlobModel.lease_until.does_not_exist() | (BlobModel.lease_until < until)),
         ) or self._alive(backend, digest)
 
-    def sweepable_blobs(self, backend: str, before: datetime, limit: int) -> list[SweepCandidate]:
+    def sweepable_blobs(
+        self, backend: str, before: datetime, limit: int, after: str | None = None
+    ) -> list[SweepCandidate]:
         """Expiring blobs of ``backend`` whose recorded expiry is before ``before``, oldest
-        first, those the sweep already tombstoned included (it finishes them)."""
+        first, those the sweep already tombstoned included (it finishes them); after the
+        candidate at ``after`` when given."""
+        start = None
+        if after is not None:
+            start = {
+                "gsi4pk": {"S": expiry_partition(backend)},
+                "gsi4sk": {"S": after},
+                "pk": {"S": item_key("BLOB", backend, after.rsplit("#", 1)[-1])},
+                "sk": {"S": "BLOB"},
+            }
         found = BlobModel.expiry.query(
-            expiry_partition(backend), BlobModel.gsi4sk < before.isoformat(), limit=limit
+            expiry_partition(backend),
+            BlobModel.gsi4sk < before.isoformat(),
+            limit=limit,
+            last_evaluated_key=start,
         )
         return [
             SweepCandidate(
@@ -202,6 +216,7 @@ class HeldBlobStore:
                 int(item.size),
                 item.expires_at or before,
                 tombstoned=_tombstoned(item),
+                position=item.gsi4sk,
             )
             for item in found
         ]
