@@ -75,10 +75,10 @@ CALLS: dict[str, set[Action]] = {
     # The linker: reads the package, records the link; Powertools' idempotency records. Then
     # the attestation: reads it (404 needs ListBucket) and the manifest, signs with the one
     # key only it may use (its keyid from the public key), writes the envelope once, locked
-    # (release-evidence) or tagged (ephemeral) like the manifest.
+    # (release-evidence) like the manifest, never tagged to expire (evidence stays).
     "LinkerFunction": _catalog("GetItem", "UpdateItem")
     | _catalog("PutItem", "UpdateItem", "DeleteItem", table=IDEMPOTENCY)
-    | _s3("GetObject", "PutObject", "PutObjectRetention", "PutObjectTagging")
+    | _s3("GetObject", "PutObject", "PutObjectRetention")
     | {("s3:ListBucket", BUCKET)}
     | {("kms:Sign", SIGNING_KEY), ("kms:GetPublicKey", SIGNING_KEY)},
     # Maintenance: expires drafts (HeadObject then DeleteObject of each version of their

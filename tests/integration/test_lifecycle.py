@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from localdev.stack import LocalStack
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import manifest_key
 from artifactstore.domain.lifecycle import sweep_grace
 from artifactstore.service.lifecycle import run_maintenance
 from tests.integration.conftest import Configured, configured_for
@@ -97,6 +98,14 @@ def test_an_ephemeral_package_expires_and_its_own_bytes_go_while_shared_ones_sta
     # The record and the manifest stay; the files answer 410 with when.
     again = h.client.get(f"/packages/{ephemeral}/manifest", headers=AUTH)
     assert (again.status_code, again.content) == (200, manifest.content)
+    if view["backend"] == "s3":
+        # Nor will S3's lifecycle take the manifest later: it carries no expiry tag.
+        import boto3
+
+        key = manifest_key(Digest.parse(view["manifest_digest"]))
+        bucket = configured.env["ARTIFACTSTORE_BUCKET"]
+        tags = boto3.client("s3").get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        assert tags == []
     gone = h.client.get(f"/packages/{ephemeral}/files/own.txt", headers=AUTH)
     assert gone.status_code == 410
     assert gone.json()["error"]["code"] == "package_expired"

@@ -412,7 +412,6 @@ def test_each_role_gets_only_what_its_function_uses(cfn: Template) -> None:
         "s3:GetObject",
         "s3:PutObject",
         "s3:PutObjectRetention",
-        "s3:PutObjectTagging",
         "s3:ListBucket",
     }
     # Only the linker may sign seals.

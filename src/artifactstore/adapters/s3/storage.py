@@ -387,9 +387,10 @@ class S3Storage:
     # -- manifests -------------------------------------------------------------------------
 
     def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:
-        """Write a manifest once (``If-None-Match: *``), locked like its package's blobs."""
+        """Write a manifest once (``If-None-Match: *``), locked like its package's blobs but
+        never expiring: it outlives an expired package, as evidence of what it held."""
         _check_manifest(digest, data)
-        asked = Protection.asked(retention, datetime.now(UTC))
+        asked = _evidence(retention)
         # Already written is fine: content-addressed, so it is these very bytes.
         put_once(
             self.client,
@@ -411,7 +412,7 @@ class S3Storage:
 
     def put_attestation(self, package_id: str, data: bytes, retention: RetentionClass) -> bool:
         """Write a package's envelope once (``If-None-Match: *``), kept like its manifest."""
-        asked = Protection.asked(retention, datetime.now(UTC))
+        asked = _evidence(retention)
         key = attestation_key(package_id)
         return put_once(self.client, self.bucket, key, data, "application/json", asked, "object")
 
@@ -449,6 +450,12 @@ def _check_manifest(digest: Digest, data: bytes) -> None:
             code="manifest_digest_mismatch",
             details={"digest": str(digest), "actual": str(Digest.of_bytes(data))},
         )
+
+
+def _evidence(retention: RetentionClass) -> Protection:
+    """How a manifest or attestation is kept: the class's lock, never its expiry (no tag for
+    the bucket's lifecycle rule), so it stays once the package has expired."""
+    return replace(Protection.asked(retention, datetime.now(UTC)), expiring=False, expires_at=None)
 
 
 def _blob_locked(digest: Digest, until: datetime | None) -> Conflict:
