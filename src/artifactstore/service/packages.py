@@ -270,9 +270,6 @@ def _new_draft(
             record=record,
             created=True,
             reused_existing=False,
-            targets=[],
-            next_cursor=None,
-            missing_blobs=0,
         )
     svc.catalog.add_files(
         record.package_id, manifest.files, verified_hex=present, expires_at=record.expires_at
@@ -311,9 +308,6 @@ def _existing(
             record=record,
             created=False,
             reused_existing=True,
-            targets=[],
-            next_cursor=None,
-            missing_blobs=0,
         )
     if not record.files_complete and (record.files_in_parts or request.in_parts):
         if request.in_parts:
@@ -322,9 +316,6 @@ def _existing(
                 record=record,
                 created=False,
                 reused_existing=False,
-                targets=[],
-                next_cursor=None,
-                missing_blobs=0,
             )
         file_lists.restart_parts(svc, record, manifest.files)  # the whole list, inline
         return complete_and_target(svc, record, created=False, bundle_below=request.bundle_below)
@@ -373,9 +364,6 @@ def add_files_part(
             record=record,
             created=False,
             reused_existing=False,
-            targets=[],
-            next_cursor=None,
-            missing_blobs=0,
         )
     return complete_and_target(svc, record, created=False, bundle_below=bundle_below)
 

@@ -14,7 +14,6 @@ from pynamodb.exceptions import (
     VerboseClientError,
 )
 from pynamodb.expressions.condition import Condition, Or
-from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from artifactstore.adapters.dynamodb.blobs import HeldBlobStore
@@ -31,6 +30,7 @@ from artifactstore.adapters.dynamodb.support import (
     decode_cursor,
     encode_cursor,
     error_code,
+    update_package,
 )
 from artifactstore.domain.manifest import canonical_json
 from artifactstore.domain.packages import (
@@ -365,23 +365,11 @@ class DynamoCatalog(ContentsStore, HeldBlobStore, FileListStore, BundleStore, Sc
 
     def mark_published(self, package_id: str) -> None:
         """Take a package out of the outbox."""
-        _update_package(package_id, [PackageModel.gsi3pk.remove(), PackageModel.gsi3sk.remove()])
+        update_package(package_id, [PackageModel.gsi3pk.remove(), PackageModel.gsi3sk.remove()])
 
     def record_link(self, package_id: str, link: dict[str, Any]) -> None:
         """Record the State Hub link outcome on the package (its state does not change)."""
-        _update_package(package_id, [PackageModel.state_hub_link.set(link)])
-
-
-def _update_package(package_id: str, actions: list[Action]) -> None:
-    """Update an existing package item (never create a partial one), or NotFound."""
-    try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=actions, condition=PackageModel.pk.exists()
-        )
-    except UpdateError as exc:
-        if error_code(exc) == CONDITION_FAILED:
-            raise NotFound(f"no package {package_id}", code="package_not_found") from exc
-        raise
+        update_package(package_id, [PackageModel.state_hub_link.set(link)])
 
 
 def utcnow() -> datetime:

@@ -8,8 +8,6 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from pynamodb.exceptions import UpdateError
-
 from artifactstore.adapters.dynamodb import file_list_items as file_lists
 from artifactstore.adapters.dynamodb.blob_states import BlobStateStore
 from artifactstore.adapters.dynamodb.file_list_items import FILE_END, FILE_PREFIX, chunk_at
@@ -19,7 +17,7 @@ from artifactstore.adapters.dynamodb.models import (
     draft_ttl,
     item_key,
 )
-from artifactstore.adapters.dynamodb.support import CONDITION_FAILED, PKG_SK, error_code
+from artifactstore.adapters.dynamodb.support import update_package
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import (
     BlobState,
@@ -51,15 +49,7 @@ class ContentsStore(BlobStateStore):
 
     def mark_files_complete(self, package_id: str) -> None:
         """Record that every file chunk and blob bucket of the package is written."""
-        try:
-            PackageModel(item_key("PKG", package_id), PKG_SK).update(
-                actions=[PackageModel.files_complete.set(True)],
-                condition=PackageModel.pk.exists(),
-            )
-        except UpdateError as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                raise NotFound(f"no package {package_id}", code="package_not_found") from exc
-            raise
+        update_package(package_id, [PackageModel.files_complete.set(True)])
 
     def iter_files(self, package_id: str, after: str | None = None) -> Iterator[FileEntry]:
         """Every file of a package in path order (only those after ``after``, if given)."""

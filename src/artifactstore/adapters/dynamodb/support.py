@@ -7,9 +7,11 @@ import json
 from typing import Any
 
 from pynamodb.connection import Connection
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
-from artifactstore.adapters.dynamodb.models import bind_table
-from artifactstore.errors import InvalidInput
+from artifactstore.adapters.dynamodb.models import PackageModel, bind_table, item_key
+from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.ports.catalog import KeyTaken, StaleWrite
 
 __all__ = ["KeyTaken", "StaleWrite"]
@@ -74,3 +76,15 @@ class CatalogTable:
     def _connection(self) -> Connection:
         """The connection every model uses (a botocore client is thread-safe)."""
         return self._conn
+
+
+def update_package(package_id: str, actions: list[Action]) -> None:
+    """Update an existing package item (never create a partial one), or NotFound."""
+    try:
+        PackageModel(item_key("PKG", package_id), PKG_SK).update(
+            actions=actions, condition=PackageModel.pk.exists()
+        )
+    except UpdateError as exc:
+        if error_code(exc) == CONDITION_FAILED:
+            raise NotFound(f"no package {package_id}", code="package_not_found") from exc
+        raise
