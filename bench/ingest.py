@@ -20,6 +20,7 @@ from bench.common import (
     alternate,
     bench_env,
     ensure_aws_cli,
+    ensure_s5cmd,
     median,
     say,
     timed,
@@ -48,7 +49,9 @@ def _cold_and_warm(
     ours_env = bench_env(stack.env)
     timeout = "900"
     with tempfile.TemporaryDirectory(prefix="artifactstore-bench-") as tmp:
-        runs = [make_run(Path(tmp) / f"run-{n}", f"bench-{uuid.uuid4()}", n) for n in range(rounds)]
+        runs_dirs = [
+            make_run(Path(tmp) / f"run-{n}", f"bench-{uuid.uuid4()}", n) for n in range(rounds)
+        ]
 
         def peer(n: int) -> float:
             target = f"s3://{PEER_BUCKET}/{label}-{n}/"
@@ -60,7 +63,7 @@ def _cold_and_warm(
                 "--quiet",
                 "--endpoint-url",
                 stack.aws_endpoint,
-                runs[n],
+                runs_dirs[n],
                 target,
             ]
             return timed(argv, aws_env)
@@ -71,7 +74,7 @@ def _cold_and_warm(
                 *CLI,
                 "guide-board",
                 "ingest",
-                runs[n],
+                runs_dirs[n],
                 "--schema",
                 SCHEMA,
                 "--timeout",
@@ -79,15 +82,51 @@ def _cold_and_warm(
             ]
             return timed(argv, ours_env)
 
-        times = alternate(rounds, {"aws s3 sync": peer, "ours": ours})
+        runs: dict[str, Callable[[int], float]] = {"aws s3 sync": peer, "ours": ours}
+        s5cmd = ensure_s5cmd()
+        if s5cmd is not None:
+
+            def s5(n: int) -> float:
+                say(f"{label}: s5cmd sync, round {n + 1}/{rounds}")
+                target = f"s3://{PEER_BUCKET}/{label}-s5cmd-{n}/"
+                argv: list[str | Path] = [
+                    s5cmd, "--endpoint-url", stack.aws_endpoint, "sync", f"{runs_dirs[n]}/",
+                    target,
+                ]  # fmt: skip
+                return timed(argv, aws_env)
+
+            runs["s5cmd"] = s5
+        times = alternate(rounds, runs)
         since = stack.log.stat().st_size
         say(f"{label}: warm re-ingest")
-        warm_argv: list[str | Path] = [*CLI, "guide-board", "ingest", runs[-1], "--schema", SCHEMA]
+        warm_argv: list[str | Path] = [
+            *CLI,
+            "guide-board",
+            "ingest",
+            runs_dirs[-1],
+            "--schema",
+            SCHEMA,
+        ]
         warm = [timed(warm_argv, ours_env) for _ in range(rounds)]
         puts = _upload_puts(stack, since)
     cold = median(times["ours"])
     peer_median = median(times["aws s3 sync"])
+    peers = []
+    if "s5cmd" in times:
+        s5_median = median(times["s5cmd"])
+        peers.append(
+            Result(
+                f"cold ingest, {label}",
+                "s5cmd",
+                cold,
+                s5_median,
+                "<= 0.5x",
+                cold <= 0.5 * s5_median,
+                samples=times,
+            )
+        )
     return [
+        *peers,
         Result(
             f"cold ingest, {label}",
             "aws s3 sync",

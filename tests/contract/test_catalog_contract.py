@@ -888,6 +888,8 @@ def test_the_sweep_takes_only_expired_unlocked_unleased_blobs(catalog: Catalog) 
     assert catalog.add_blob_producer("s3", early, "p1") is False
     assert catalog.raise_blob_protection("s3", early, Protection(False)) is False
     assert catalog.lease_blob("s3", early, T0 + 30 * DAY) is False
+    assert catalog.swept_blobs("s3", [early, late, digest("never")]) == {early.hex}
+    assert catalog.swept_blobs("local", [early]) == set()
     assert catalog.sweepable_blobs("s3", T0 + 30 * DAY, 10) == [
         SweepCandidate(early, 2, T0 + 7 * DAY, tombstoned=True),
         SweepCandidate(late, 1, T0 + 14 * DAY),

@@ -822,6 +822,17 @@ class InMemoryCatalog:
                 if (held := self._held.get((backend, h))) is not None and held.tombstoned_at is None
             }
 
+    def swept_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
+        """Which of ``digests`` (hex) the sweep is deleting (tombstoned)."""
+        wanted = {d.hex for d in digests}
+        with self._lock:
+            return {
+                h
+                for h in wanted
+                if (held := self._held.get((backend, h))) is not None
+                and held.tombstoned_at is not None
+            }
+
     def _alive(self, backend: str, digest: Digest) -> _Held | None:
         held = self._held.get((backend, digest.hex))
         return held if held is not None and held.tombstoned_at is None else None

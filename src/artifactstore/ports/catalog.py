@@ -294,6 +294,11 @@ class BlobRepository(Protocol):
         when it is not held, or the sweep is deleting it (nothing may rely on it)."""
         ...
 
+    def swept_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
+        """Which of ``digests`` (hex) the sweep is deleting (tombstoned): not held, and not to
+        be stored again until the sweep has forgotten them."""
+        ...
+
     def lease_blob(self, backend: str, digest: Digest, until: datetime) -> bool:
         """Hold a blob a verifier is about to rely on until ``until`` (the sweep leaves it
         alone); True also when it is not recorded, False while the sweep is deleting it."""

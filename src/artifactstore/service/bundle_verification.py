@@ -14,7 +14,6 @@ from aws_lambda_powertools import Logger
 
 from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.lifecycle import LEASE
 from artifactstore.domain.packages import BlobStatus, PackageRecord
 from artifactstore.domain.protection import Protection
 from artifactstore.errors import NotFound, StorageError
@@ -122,6 +121,11 @@ def _check_members(
     # never written again, only kept as long as this package's class asks: raised once the
     # member's bytes are hashed (proof of possession), never on the digest alone.
     held = svc.catalog.held_records(record.backend, digests)
+    # A member not held is stored anew; none may be while the sweep deletes its blob (it
+    # would keep the bytes being deleted). One not held and not being swept has no record,
+    # and a record made from now on is too young to sweep: no lease needed.
+    if svc.catalog.swept_blobs(record.backend, (d for d in digests if d.hex not in held)):
+        raise NotReadyYet("a blob of the bundle is being swept; the bundle waits for the sweep")
     sizes = [size for _, size in members]
     retention = svc.retention_classes[record.retention_class]
     storage = svc.storage(record.backend)
@@ -143,9 +147,6 @@ def _check_members(
         ):
             proved.append(digest)
         else:  # not held, or gone from storage meanwhile: store it
-            # Held against the sweep first: put_blob keeps a blob already stored.
-            if not svc.catalog.lease_blob(record.backend, digest, svc.clock() + LEASE):
-                raise NotReadyYet(f"blob {digest} is being swept; the bundle waits for it")
             stored.append((digest, size, storage.put_blob(digest, data, retention, svc.clock())))
         changes[digest.hex] = (BlobStatus.VERIFIED, None)
     # A blob is recorded as held before any package counts it verified.

@@ -69,6 +69,19 @@ class HeldBlobStore:
             found.update(part)
         return found
 
+    def swept_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
+        """Which of ``digests`` (hex) the sweep is deleting (tombstoned); batched reads."""
+        keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
+        slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
+
+        def swept(chunk: list[tuple[str, str]]) -> set[str]:
+            items = BlobModel.batch_get(
+                chunk, consistent_read=True, attributes_to_get=["pk", "tombstoned_at"]
+            )
+            return {item.pk.rsplit("#", 1)[1] for item in items if _tombstoned(item)}
+
+        return set().union(*parallel_map(swept, slices)) if slices else set()
+
     def record_blob(
         self,
         backend: str,
