@@ -9,6 +9,7 @@ returns the rest as ``UnprocessedItems``. The sleeps go through an injected func
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ import boto3
 import pytest
 
 from artifactstore.adapters.dynamodb import file_list_items as file_lists
-from artifactstore.adapters.dynamodb import writes
+from artifactstore.adapters.dynamodb import shards, writes
 from artifactstore.adapters.dynamodb.models import FilePartModel
 from artifactstore.adapters.dynamodb.writes import Backoff
 from artifactstore.domain.digests import Digest
@@ -174,3 +175,48 @@ def test_the_parts_of_a_list_are_deleted_through_throttling(
     assert not list(parts)
     assert partition.batch_sizes == [2, 2, 1]  # the marker and the part item
     assert fake_time.sleeps == [0.05, 0.1]
+
+
+def test_a_sharded_list_is_written_a_key_per_request_and_a_writer_per_key(
+    cfg: Configured, fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shards, "FILES_PER_SHARD", 10)  # 80 files: eight partition keys
+    monkeypatch.setattr(file_lists, "FILES_PER_CHUNK", 1)  # one chunk item per file
+    h = Harness.start(cfg)
+    files = {f"s{i:03}": f"{uuid.uuid4()}".encode() for i in range(80)}
+    sent: list[tuple[str, set[str]]] = []
+    lock = threading.Lock()
+
+    def answer(operation: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if operation == "BatchWriteItem":
+            (requests,) = body["RequestItems"].values()
+            keys = {
+                (r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])["pk"]["S"]
+                for r in requests
+            }
+            with lock:
+                first = not sent
+                sent.append((threading.current_thread().name, keys))
+            if first:
+                return throttled()  # the first request is resent, alone on its key's writer
+        return None
+
+    calls = DynamoCalls(catalog_client(cfg.svc.catalog), answer)
+    try:
+        created = h.create(str(uuid.uuid4()), files)
+    finally:
+        calls.close()
+    assert created.status_code == 201, created.text
+    package_id = created.json()["package_id"]
+
+    assert all(len(keys) == 1 for _, keys in sent)  # each request to one partition key
+    writers: dict[str, set[str]] = {}
+    for thread, (key,) in sent:
+        writers.setdefault(key, set()).add(thread)
+    assert sorted(writers) == sorted(shards.shard_keys(package_id, 8))
+    # Several keys written at once, on several threads (one writer per key).
+    assert len({t for threads in writers.values() for t in threads}) > 1
+    assert fake_time.sleeps == [0.05]
+    catalog = cfg.svc.catalog
+    assert [f.path for f in catalog.iter_files(package_id)] == sorted(files)
+    assert len(list(catalog.blob_states(package_id))) == 80

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from artifactstore.adapters.dynamodb import shards
 from artifactstore.adapters.dynamodb.models import (
     BlobBucketModel,
     BundleModel,
@@ -86,6 +87,37 @@ def test_a_drafts_items_carry_its_ttl_and_sealing_keeps_claim_and_files(
     assert _claim_ttl(key) is None
     assert _ttls(pk, "FILE#", FileChunkModel) == [None]
     assert _ttls(pk, "BLOB#", BlobBucketModel) == [ttl, ttl]  # never read once sealed
+
+
+def test_a_sharded_drafts_items_carry_its_ttl_on_every_key_and_sealing_keeps_files(
+    cfg: Configured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shards, "FILES_PER_SHARD", 10)  # 70 files: seven partition keys
+    h = Harness.start(cfg)
+    files = {f"s{i:03}": f"{uuid.uuid4()} {i}".encode() for i in range(70)}
+    key = str(uuid.uuid4())
+    created = h.create(key, files)
+    assert created.status_code == 201, created.text
+    package_id = created.json()["package_id"]
+    item = PackageModel.get(f"PKG#{package_id}", "PKG", consistent_read=True)
+    assert item.file_shards == 7 and item.ttl is not None
+    ttl = item.ttl
+    keys = shards.shard_keys(package_id, 7)
+    chunks = [_ttls(pk, "FILE#", FileChunkModel) for pk in keys]
+    buckets = [_ttls(pk, "BLOB#", BlobBucketModel) for pk in keys]
+    assert all(chunks) and all(buckets)  # every key holds some
+    assert {t for ts in chunks + buckets for t in ts} == {ttl}
+
+    by_digest = {digest_of(d): d for d in files.values()}
+    for target in created.json()["upload_targets"]:
+        h.upload(target, by_digest[target["digest"]])
+    h.pump()
+    sealed = h.client.post(f"/packages/{package_id}/finalize", headers=AUTH)
+    assert sealed.json()["state"] == "sealed", sealed.text
+
+    assert {t for pk in keys for t in _ttls(pk, "FILE#", FileChunkModel)} == {None}
+    assert {t for pk in keys for t in _ttls(pk, "BLOB#", BlobBucketModel)} == {ttl}
+    assert len(h.client.get(f"/packages/{package_id}", headers=AUTH).json()["files"]) == 70
 
 
 def test_parts_of_a_list_carry_the_drafts_ttl(cfg: Configured) -> None:

@@ -1,4 +1,5 @@
-"""Blob statuses of packages: buckets of up to 64 distinct digests (``sk=BLOB#<first hex>``).
+"""Blob statuses of packages: buckets of up to 64 distinct digests (``sk=BLOB#<first hex>``),
+under the partition key of the digests' shard (``shards.py``; one key for all but large lists).
 
 Each verification moves one entry (or a bundle's entries, bucket by bucket) in a transaction with
 the package's counters. Layout and its reasons: ``docs/catalog.md``.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -17,6 +19,13 @@ from pynamodb.transactions import TransactWrite
 
 from artifactstore.adapters.dynamodb.file_list_items import BLOB_PREFIX, chunk_at
 from artifactstore.adapters.dynamodb.models import BlobBucketModel, PackageModel, item_key
+from artifactstore.adapters.dynamodb.shards import (
+    hex_shard,
+    merged,
+    shard_key,
+    shard_keys,
+    shards_of,
+)
 from artifactstore.adapters.dynamodb.support import (
     PKG_SK,
     TRANSACTION_CANCELED,
@@ -34,6 +43,23 @@ _COUNTERS = {
 }
 
 
+@dataclass(frozen=True)
+class _Bucket:
+    """Where a bucket item is: its partition key (of its shard) and its sort key."""
+
+    pk: str
+    sk: str
+
+    @classmethod
+    def of_slot(cls, package_id: str, slot: str) -> _Bucket | None:
+        """The bucket a ``BlobState.slot`` names (``<shard>:<sort key>``, as ``_blob_state``
+        writes it): always one of this package's keys."""
+        shard, _, sk = slot.partition(":")
+        if not shard.isdigit() or not sk:
+            return None
+        return cls(shard_key(package_id, int(shard)), sk)
+
+
 class BlobStateStore(CatalogTable):
     """Read and move the statuses of a package's distinct blobs."""
 
@@ -42,31 +68,29 @@ class BlobStateStore(CatalogTable):
         return PackageState(item.state)
 
     def blob_states(self, package_id: str, status: BlobStatus | None = None) -> Iterator[BlobState]:
-        """The package's distinct blobs in digest order, optionally only those in one status."""
-        for bucket in BlobBucketModel.query(
-            item_key("PKG", package_id),
-            BlobBucketModel.sk.startswith(BLOB_PREFIX),
-            consistent_read=True,
-        ):
-            for state in _bucket_states(bucket):
-                if status is None or state.status is status:
-                    yield state
+        """The package's distinct blobs in digest order, optionally only those in one status:
+        the shards' runs merged."""
+        keys = shard_keys(package_id, shards_of(package_id))
+        streams = [_shard_states(shard, pk, status) for shard, pk in enumerate(keys)]
+        return merged(streams, key=lambda b: b.digest.hex)
 
     def blob_states_between(self, package_id: str, first: str, last: str) -> dict[str, BlobState]:
         """The package's blobs whose digest hex lies in ``[first, last]``, by hex: only the
         buckets of that range are read."""
         found: dict[str, BlobState] = {}
-        for bucket in _buckets_between(item_key("PKG", package_id), first, last):
-            for state in _bucket_states(bucket):
-                if first <= state.digest.hex <= last:
-                    found[state.digest.hex] = state
+        for shard, pk in enumerate(shard_keys(package_id, shards_of(package_id))):
+            for bucket in _buckets_between(pk, first, last):
+                for state in _bucket_states(bucket, shard):
+                    if first <= state.digest.hex <= last:
+                        found[state.digest.hex] = state
         return found
 
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
-        """One distinct blob of a package, or None when the package does not list it."""
-        pk = item_key("PKG", package_id)
-        bucket = _bucket_of(pk, digest.hex)
-        return None if bucket is None else _blob_state(bucket, digest.hex)
+        """One distinct blob of a package (read from its shard alone), or None when the package
+        does not list it."""
+        shard = hex_shard(digest.hex, shards_of(package_id))
+        bucket = _bucket_of(shard_key(package_id, shard), digest.hex)
+        return None if bucket is None else _blob_state(bucket, digest.hex, shard)
 
     def set_blob_status(
         self,
@@ -86,20 +110,23 @@ class BlobStateStore(CatalogTable):
         status, and a lost condition reads again.
         """
         pk = item_key("PKG", package_id)
+        hinted = _Bucket.of_slot(package_id, expected.slot) if expected and expected.slot else None
         for attempt in range(8):
-            if attempt == 0 and expected is not None and expected.slot is not None:
-                bucket_sk, current = expected.slot, expected.status
+            if attempt == 0 and expected is not None and hinted is not None:
+                where, current = hinted, expected.status
             else:
-                bucket = _bucket_of(pk, digest.hex)
+                shard = hex_shard(digest.hex, shards_of(package_id))
+                bucket_pk = shard_key(package_id, shard)
+                bucket = _bucket_of(bucket_pk, digest.hex)
                 if bucket is None:
                     raise NotFound(
                         f"package {package_id} lists no blob {digest}", code="blob_not_listed"
                     )
-                bucket_sk = bucket.sk
-                current = _blob_state(bucket, digest.hex).status
+                where = _Bucket(bucket_pk, bucket.sk)
+                current = _blob_state(bucket, digest.hex, shard).status
             if current == new or current is BlobStatus.VERIFIED:
                 return False
-            if self._move_bucket(pk, bucket_sk, {digest.hex: current}, {digest.hex: (new, seen)}):
+            if self._move_bucket(pk, where, {digest.hex: current}, {digest.hex: (new, seen)}):
                 return True
             if self._state(package_id) is not PackageState.DRAFT:
                 return False
@@ -112,20 +139,21 @@ class BlobStateStore(CatalogTable):
         """Move many blobs (hex → (new status, seen digest)) at once: one transaction per
         bucket with the package's counters. Returns the hexes that moved; as with
         ``set_blob_status``, a blob already so, or verified, does not move. A bucket whose
-        transaction loses a race is done blob by blob."""
+        transaction loses a race is done blob by blob. Only the shards of the changes are
+        read; nothing moves when one of them is not listed."""
         if not changes:
             return set()
         pk = item_key("PKG", package_id)
         ordered = sorted(changes)
-        buckets = _buckets_between(pk, ordered[0], ordered[-1])
-        listed = {h for b in buckets for h in b.status.attribute_values if h in changes}
+        buckets = _buckets_of(package_id, ordered)
+        listed = {h for _, b in buckets for h in b.status.attribute_values if h in changes}
         missing = [h for h in ordered if h not in listed]
         if missing:
             raise NotFound(
                 f"package {package_id} lists no blob {Digest(missing[0])}", code="blob_not_listed"
             )
         moved: set[str] = set()
-        for bucket in buckets:
+        for where, bucket in buckets:
             todo = {
                 h: BlobStatus(was)
                 for h, was in bucket.status.attribute_values.items()
@@ -133,7 +161,7 @@ class BlobStateStore(CatalogTable):
             }
             if not todo:
                 continue
-            if self._move_bucket(pk, bucket.sk, todo, changes):
+            if self._move_bucket(pk, where, todo, changes):
                 moved |= set(todo)
                 continue
             for h in todo:  # lost a race: blob by blob, each re-read
@@ -145,7 +173,7 @@ class BlobStateStore(CatalogTable):
     def _move_bucket(
         self,
         pk: str,
-        bucket_sk: str,
+        bucket: _Bucket,
         current: Mapping[str, BlobStatus],
         changes: Mapping[str, tuple[BlobStatus, str | None]],
     ) -> bool:
@@ -168,7 +196,9 @@ class BlobStateStore(CatalogTable):
         counters: list[Action] = [_COUNTERS[s].add(n) for s, n in deltas.items() if n]
         try:
             with TransactWrite(connection=self._connection()) as tx:
-                tx.update(BlobBucketModel(pk, bucket_sk), actions=actions, condition=condition)
+                tx.update(
+                    BlobBucketModel(bucket.pk, bucket.sk), actions=actions, condition=condition
+                )
                 tx.update(
                     PackageModel(pk, PKG_SK),
                     actions=counters,
@@ -179,6 +209,19 @@ class BlobStateStore(CatalogTable):
             if error_code(exc) != TRANSACTION_CANCELED:
                 raise
             return False
+
+
+def _buckets_of(package_id: str, ordered: list[str]) -> list[tuple[_Bucket, BlobBucketModel]]:
+    """The buckets that may list these digests (sorted), read from their shards only."""
+    shards = shards_of(package_id)
+    per_shard: dict[int, list[str]] = {}
+    for h in ordered:
+        per_shard.setdefault(hex_shard(h, shards), []).append(h)
+    found = []
+    for shard, hexes in sorted(per_shard.items()):
+        pk = shard_key(package_id, shard)
+        found += [(_Bucket(pk, b.sk), b) for b in _buckets_between(pk, hexes[0], hexes[-1])]
+    return found
 
 
 def _buckets_between(pk: str, first: str, last: str) -> list[BlobBucketModel]:
@@ -204,17 +247,27 @@ def _bucket_of(pk: str, hex_digest: str) -> BlobBucketModel | None:
     return bucket
 
 
-def _bucket_states(bucket: BlobBucketModel) -> Iterator[BlobState]:
+def _shard_states(shard: int, pk: str, status: BlobStatus | None) -> Iterator[BlobState]:
+    """The blobs of one shard in digest order, optionally only those in one status."""
+    for bucket in BlobBucketModel.query(
+        pk, BlobBucketModel.sk.startswith(BLOB_PREFIX), consistent_read=True
+    ):
+        for state in _bucket_states(bucket, shard):
+            if status is None or state.status is status:
+                yield state
+
+
+def _bucket_states(bucket: BlobBucketModel, shard: int) -> Iterator[BlobState]:
     for hex_digest in sorted(bucket.status.attribute_values):
-        yield _blob_state(bucket, hex_digest)
+        yield _blob_state(bucket, hex_digest, shard)
 
 
-def _blob_state(bucket: BlobBucketModel, hex_digest: str) -> BlobState:
+def _blob_state(bucket: BlobBucketModel, hex_digest: str, shard: int) -> BlobState:
     seen = bucket.seen.attribute_values.get(hex_digest) if bucket.seen else None
     return BlobState(
         Digest(hex_digest),
         int(bucket.size.attribute_values[hex_digest]),
         BlobStatus(bucket.status.attribute_values[hex_digest]),
         seen,
-        slot=bucket.sk,
+        slot=f"{shard}:{bucket.sk}",  # opaque to the service; read back by ``_Bucket.of_slot``
     )

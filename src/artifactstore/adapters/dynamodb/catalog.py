@@ -22,6 +22,7 @@ from artifactstore.adapters.dynamodb.contents import ContentsStore
 from artifactstore.adapters.dynamodb.file_list_store import FileListStore
 from artifactstore.adapters.dynamodb.models import KeyClaimModel, PackageModel, draft_ttl, item_key
 from artifactstore.adapters.dynamodb.schemas_tokens import SchemaAndTokenStore
+from artifactstore.adapters.dynamodb.shards import shard_count
 from artifactstore.adapters.dynamodb.support import (
     CONDITION_FAILED,
     PKG_SK,
@@ -97,6 +98,8 @@ class DynamoCatalog(ContentsStore, HeldBlobStore, FileListStore, BundleStore, Sc
 
     def _package_model(self, record: PackageRecord) -> PackageModel:
         order = _order_key(record.created_at, record.package_id)
+        # A large list (declared, when sent in parts) spreads over several keys; fixed for good.
+        shards = shard_count(record.file_count)
         return PackageModel(
             item_key("PKG", record.package_id),
             PKG_SK,
@@ -114,6 +117,7 @@ class DynamoCatalog(ContentsStore, HeldBlobStore, FileListStore, BundleStore, Sc
             blob_count=record.blob_count,
             verified_count=record.verified_count,
             files_in_parts=record.files_in_parts,
+            file_shards=shards if shards > 1 else None,
             created_at=record.created_at,
             expires_at=record.expires_at,
             run_dir=record.run_dir,

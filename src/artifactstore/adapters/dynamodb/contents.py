@@ -11,11 +11,14 @@ from datetime import datetime
 from artifactstore.adapters.dynamodb import file_list_items as file_lists
 from artifactstore.adapters.dynamodb.blob_states import BlobStateStore
 from artifactstore.adapters.dynamodb.file_list_items import FILE_END, FILE_PREFIX, chunk_at
-from artifactstore.adapters.dynamodb.models import (
-    FileChunkModel,
-    PackageModel,
-    draft_ttl,
-    item_key,
+from artifactstore.adapters.dynamodb.models import FileChunkModel, PackageModel, draft_ttl
+from artifactstore.adapters.dynamodb.shards import (
+    merged,
+    path_shard,
+    query_growing,
+    shard_key,
+    shard_keys,
+    shards_of,
 )
 from artifactstore.adapters.dynamodb.support import update_package
 from artifactstore.domain.manifest import FileEntry
@@ -31,7 +34,8 @@ from artifactstore.errors import InvalidInput, NotFound
 
 class ContentsStore(BlobStateStore):
     """File chunks (``sk=FILE#<first path>``), blob buckets (``sk=BLOB#<first hex>``), and
-    verified blobs. Layout and its reasons: ``docs/catalog.md``."""
+    verified blobs; a large list's over a few partition keys (``shards.py``), merged in order
+    when read. Layout and its reasons: ``docs/catalog.md``."""
 
     def add_files(
         self,
@@ -52,23 +56,17 @@ class ContentsStore(BlobStateStore):
         update_package(package_id, [PackageModel.files_complete.set(True)])
 
     def iter_files(self, package_id: str, after: str | None = None) -> Iterator[FileEntry]:
-        """Every file of a package in path order (only those after ``after``, if given)."""
-        pk = item_key("PKG", package_id)
-        start = FILE_PREFIX
-        if after is not None:
-            chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
-            start = chunk.sk if chunk else FILE_PREFIX
-        # Consistent: sealing and the answers to the request that wrote the list read it.
-        for item in FileChunkModel.query(
-            pk, FileChunkModel.sk.between(start, FILE_END), consistent_read=True
-        ):
-            for entry in file_lists.decode_files(item.files):
-                if after is None or entry.path > after:  # code points sort as UTF-8 bytes
-                    yield entry
+        """Every file of a package in path order (only those after ``after``, if given): the
+        shards' runs merged (code points sort as UTF-8 bytes, DynamoDB's order)."""
+        keys = shard_keys(package_id, shards_of(package_id))
+        if len(keys) == 1:
+            return _files_after(keys[0], after)
+        return merged([_shard_files_after(pk, after) for pk in keys], key=lambda f: f.path)
 
     def get_file(self, package_id: str, path: str) -> FileEntry:
-        """One file of a package, or NotFound."""
-        chunk = chunk_at(FileChunkModel, item_key("PKG", package_id), FILE_PREFIX, path)
+        """One file of a package (read from its shard alone), or NotFound."""
+        pk = shard_key(package_id, path_shard(path, shards_of(package_id)))
+        chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, path)
         for entry in file_lists.decode_files(chunk.files) if chunk else []:
             if entry.path == path:
                 return entry
@@ -97,6 +95,40 @@ class ContentsStore(BlobStateStore):
             for b in self.blob_states(package_id)
             if b.status is not BlobStatus.VERIFIED
         }
+
+
+def _files_after(pk: str, after: str | None) -> Iterator[FileEntry]:
+    """The files of one key, from its chunk holding ``after``, read in pages of up to 1 MB."""
+    start = FILE_PREFIX
+    if after is not None:
+        chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
+        start = chunk.sk if chunk else FILE_PREFIX
+    # Consistent: sealing and the answers to the request that wrote the list read it.
+    for item in FileChunkModel.query(
+        pk, FileChunkModel.sk.between(start, FILE_END), consistent_read=True
+    ):
+        yield from _after(item, after)
+
+
+def _shard_files_after(pk: str, after: str | None) -> Iterator[FileEntry]:
+    """The files of one shard of several, from its chunk holding ``after``, in growing pages:
+    a page of files merged from every shard reads about one chunk of each."""
+    start = None
+    if after is not None:
+        chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
+        if chunk is not None:
+            yield from _after(chunk, after)
+            start = {"pk": {"S": pk}, "sk": {"S": chunk.sk}}  # then those after it
+    for item in query_growing(
+        FileChunkModel, pk, FileChunkModel.sk.between(FILE_PREFIX, FILE_END), start
+    ):
+        yield from _after(item, after)
+
+
+def _after(chunk: FileChunkModel, after: str | None) -> Iterator[FileEntry]:
+    for entry in file_lists.decode_files(chunk.files):
+        if after is None or entry.path > after:
+            yield entry
 
 
 def _encode_after(path: str) -> str:

@@ -1,4 +1,5 @@
-"""File lists of packages as chunk items, blob buckets, parts, and the one writer of a list."""
+"""File lists of packages as chunk items, blob buckets and parts, each under the partition key
+of its shard (``shards.py``): one key, ``PKG#<id>``, for all but large lists."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ from artifactstore.adapters.dynamodb.models import (
     PackageModel,
     item_key,
 )
+from artifactstore.adapters.dynamodb.shards import (
+    hex_shard,
+    path_shard,
+    shard_key,
+    shard_keys,
+    shards_of,
+)
 from artifactstore.adapters.dynamodb.support import (
     CONDITION_FAILED,
     PKG_SK,
@@ -27,7 +35,7 @@ from artifactstore.adapters.dynamodb.support import (
     StaleWrite,
     error_code,
 )
-from artifactstore.adapters.dynamodb.writes import WRITERS_PER_PACKAGE, write_items
+from artifactstore.adapters.dynamodb.writes import write_items, writer_runs
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import BlobStatus, PackageState
@@ -77,40 +85,46 @@ def split_files(files: Sequence[FileEntry]) -> Iterator[Sequence[FileEntry]]:
 
 
 def add_file_chunks(package_id: str, files: Sequence[FileEntry], ttl: int | None = None) -> None:
-    """Write a complete list, sorted by path, as chunk items (with their draft's TTL)."""
-    pk = item_key("PKG", package_id)
+    """Write a complete list, sorted by path, as chunk items (with their draft's TTL): each
+    shard's files, in path order, cut into runs."""
+    shards = shards_of(package_id)
+    per_shard: list[list[FileEntry]] = [[] for _ in range(shards)]
+    for entry in files:
+        per_shard[path_shard(entry.path, shards)].append(entry)
     batch_save(
         [
             FileChunkModel(pk, FILE_PREFIX + run[0].path, files=encode_files(run), ttl=ttl)
-            for run in split_files(files)
+            for pk, shard_files in zip(shard_keys(package_id, shards), per_shard, strict=True)
+            for run in split_files(shard_files)
         ]
     )
 
 
 def keep_file_chunks(package_id: str) -> None:
     """Remove the TTL from a package's chunk items (it is being sealed: its file list is kept
-    forever). Only chunks still carrying one are rewritten; at most ``WRITERS_PER_PACKAGE``
-    at once, each update retried by botocore when throttled."""
-    pk = item_key("PKG", package_id)
-    keys = [
-        item.sk
-        for item in FileChunkModel.query(
-            pk,
-            FileChunkModel.sk.between(FILE_PREFIX, FILE_END),
-            filter_condition=FileChunkModel.ttl.exists(),
-            consistent_read=True,
-            attributes_to_get=["pk", "sk"],
-        )
+    forever). Only chunks still carrying one are rewritten: one writer per shard (a single
+    shard: ``WRITERS_PER_PACKAGE``), each update retried by botocore when throttled."""
+    per_key = [
+        [
+            (pk, item.sk)
+            for item in FileChunkModel.query(
+                pk,
+                FileChunkModel.sk.between(FILE_PREFIX, FILE_END),
+                filter_condition=FileChunkModel.ttl.exists(),
+                consistent_read=True,
+                attributes_to_get=["pk", "sk"],
+            )
+        ]
+        for pk in shard_keys(package_id, shards_of(package_id))
     ]
 
-    def keep(run: Sequence[str]) -> None:
-        for sk in run:
+    def keep(run: Sequence[tuple[str, str]]) -> None:
+        for pk, sk in run:
             FileChunkModel(pk, sk).update(
                 actions=[FileChunkModel.ttl.remove()], condition=FileChunkModel.pk.exists()
             )
 
-    per_writer = -(-len(keys) // WRITERS_PER_PACKAGE) if keys else 1
-    parallel_map(keep, [keys[i : i + per_writer] for i in range(0, len(keys), per_writer)])
+    parallel_map(keep, writer_runs(per_key))
 
 
 def add_part_items(
@@ -126,9 +140,11 @@ def add_part_items(
     absent before) and adds its entries to the package's ``parts_stored``, on condition that
     the total stays within ``declared``, the package is a draft whose list is open, and no
     live writer is completing the list. Then its items are written. Over the cap:
-    ``file_list_too_long``, nothing stored.
+    ``file_list_too_long``, nothing stored. The marker stays beside the package item; the
+    part's items go round the shards, from one its digest picks.
     """
     pk = item_key("PKG", package_id)
+    shards = shards_of(package_id)
     text = encode_files(files)
     part = blake3.blake3(text.encode("utf-8")).hexdigest()
     count = len(files)
@@ -160,9 +176,15 @@ def add_part_items(
             raise _too_long(package_id, declared, stored + count)
     else:
         raise StaleWrite(f"the parts of package {package_id} kept changing")
+    first = int(part[:8], 16)
     batch_save(
         [
-            FilePartModel(pk, f"{PART_PREFIX}{part}#{n:06d}", files=encode_files(run), ttl=ttl)
+            FilePartModel(
+                shard_key(package_id, (first + n) % shards),
+                f"{PART_PREFIX}{part}#{n:06d}",
+                files=encode_files(run),
+                ttl=ttl,
+            )
             for n, run in enumerate(split_files(files))
         ]
     )
@@ -220,11 +242,12 @@ def _part_marked(pk: str, marker: str) -> bool:
 def read_parts(package_id: str) -> list[FileEntry]:
     """Every file of every part received, in no particular order (duplicates included)."""
     files: list[FileEntry] = []
-    # Consistent: the request completing a list reads the part it has just written.
-    for item in FilePartModel.query(
-        item_key("PKG", package_id), FilePartModel.sk.startswith(PART_PREFIX), consistent_read=True
-    ):
-        files.extend(decode_files(item.files))
+    for pk in shard_keys(package_id, shards_of(package_id)):
+        # Consistent: the request completing a list reads the part it has just written.
+        for item in FilePartModel.query(
+            pk, FilePartModel.sk.startswith(PART_PREFIX), consistent_read=True
+        ):
+            files.extend(decode_files(item.files))
     return files
 
 
@@ -233,14 +256,16 @@ def delete_parts(package_id: str) -> None:
     the list they made is stored as chunks, when its completion failed, or when the draft
     expired."""
     pk = item_key("PKG", package_id)
-    items = list(
-        FilePartModel.query(
-            pk,
+    items = [
+        item
+        for key in shard_keys(package_id, shards_of(package_id))
+        for item in FilePartModel.query(
+            key,
             FilePartModel.sk.startswith(PART_PREFIX),
             consistent_read=True,
             attributes_to_get=["pk", "sk"],
         )
-    )
+    ]
     write_items(FilePartModel.Meta.table_name, deletes=items)
     try:
         PackageModel(pk, PKG_SK).update(
@@ -257,10 +282,22 @@ def add_blob_buckets(
     """Write the distinct blobs, by digest, in buckets; those already held start out verified.
 
     Only the writer of the file list calls this, before ``files_complete`` is set: the verifier
-    touches no blob of an incomplete list, so these writes cannot reset a verified one.
+    touches no blob of an incomplete list, so these writes cannot reset a verified one. Each
+    shard's digests, sorted, are cut into runs.
     """
-    pk = item_key("PKG", package_id)
-    ordered = sorted(blobs)
+    shards = shards_of(package_id)
+    per_shard: list[list[str]] = [[] for _ in range(shards)]
+    for h in sorted(blobs):
+        per_shard[hex_shard(h, shards)].append(h)
+    items = []
+    for shard, ordered in enumerate(per_shard):
+        items.extend(_buckets(shard_key(package_id, shard), ordered, blobs, verified_hex, ttl))
+    batch_save(items)
+
+
+def _buckets(
+    pk: str, ordered: list[str], blobs: Mapping[str, int], verified_hex: set[str], ttl: int | None
+) -> list[BlobBucketModel]:
     items = []
     for start in range(0, len(ordered), BLOBS_PER_BUCKET):
         run = ordered[start : start + BLOBS_PER_BUCKET]
@@ -277,64 +314,7 @@ def add_blob_buckets(
                 ttl=ttl,
             )
         )
-    batch_save(items)
-
-
-def claim_file_list(package_id: str, writer: str, now: datetime, stale_before: datetime) -> bool:
-    """Become the one writer that completes the list (a stale claim may be taken over)."""
-    try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=[
-                PackageModel.list_writer.set(writer),
-                PackageModel.list_writer_at.set(now),
-            ],
-            condition=(PackageModel.files_complete == False)  # noqa: E712 - DynamoDB condition
-            & Or(
-                PackageModel.list_writer.does_not_exist(),
-                PackageModel.list_writer_at < stale_before,
-            ),
-        )
-        return True
-    except UpdateError as exc:
-        if error_code(exc) == CONDITION_FAILED:
-            return False
-        raise
-
-
-def finish_file_list(
-    package_id: str, writer: str, *, blob_count: int, verified_count: int, total_bytes: int
-) -> bool:
-    """Mark the list complete with its counters, if ``writer`` still holds the claim."""
-    try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=[
-                PackageModel.files_complete.set(True),
-                PackageModel.blob_count.set(blob_count),
-                PackageModel.verified_count.set(verified_count),
-                PackageModel.total_bytes.set(total_bytes),
-                PackageModel.list_writer.remove(),
-                PackageModel.list_writer_at.remove(),
-            ],
-            condition=(PackageModel.files_complete == False)  # noqa: E712
-            & (PackageModel.list_writer == writer),
-        )
-        return True
-    except UpdateError as exc:
-        if error_code(exc) == CONDITION_FAILED:
-            return False
-        raise
-
-
-def release_file_list(package_id: str, writer: str) -> None:
-    """Give up the claim (the list failed its checks); nothing else changes."""
-    try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=[PackageModel.list_writer.remove(), PackageModel.list_writer_at.remove()],
-            condition=PackageModel.list_writer == writer,
-        )
-    except UpdateError as exc:
-        if error_code(exc) != CONDITION_FAILED:
-            raise
+    return items
 
 
 def chunk_at(

@@ -6,13 +6,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from artifactstore.adapters.dynamodb import file_list_items as items
+from artifactstore.adapters.dynamodb import list_writer
 from artifactstore.adapters.dynamodb.models import draft_ttl
 from artifactstore.domain.manifest import FileEntry
 
 
 class FileListStore:
     """Lists sent in parts (``PART#`` items), claimed by one writer, completed into chunks
-    (``FILE#``) and blob buckets (``BLOB#``) that carry their draft's TTL until it seals."""
+    (``FILE#``) and blob buckets (``BLOB#``) that carry their draft's TTL until it seals; a
+    large list's items spread over a few partition keys (``shards.py``)."""
 
     def add_list_part(
         self,
@@ -37,7 +39,7 @@ class FileListStore:
         self, package_id: str, writer: str, now: datetime, stale_before: datetime
     ) -> bool:
         """Become the one writer that completes the list (a stale claim may be taken over)."""
-        return items.claim_file_list(package_id, writer, now, stale_before)
+        return list_writer.claim_file_list(package_id, writer, now, stale_before)
 
     def add_file_chunks(
         self, package_id: str, files: Sequence[FileEntry], expires_at: datetime
@@ -65,7 +67,7 @@ class FileListStore:
         total_bytes: int,
     ) -> bool:
         """Mark the list complete with its counters, if ``writer`` still holds the claim."""
-        return items.finish_file_list(
+        return list_writer.finish_file_list(
             package_id,
             writer,
             blob_count=blob_count,
@@ -75,7 +77,7 @@ class FileListStore:
 
     def release_file_list(self, package_id: str, writer: str) -> None:
         """Give up the claim (the list failed its checks); nothing else changes."""
-        items.release_file_list(package_id, writer)
+        list_writer.release_file_list(package_id, writer)
 
     def keep_file_list(self, package_id: str) -> None:
         """The package is sealing: remove the TTL from its chunk items."""

@@ -119,6 +119,9 @@ class PackageModel(_Item):
     # Entries stored as parts of a list sent in parts, each part counted once: at most
     # ``file_count`` (the declared size of the list).
     parts_stored = NumberAttribute(null=True)
+    # How many partition keys its chunks, buckets and parts are spread over (``shards.py``),
+    # chosen at creation from the declared size; absent: 1, all under ``PKG#<id>``.
+    file_shards = NumberAttribute(null=True)
     manifest_digest = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
@@ -145,7 +148,8 @@ class PackageModel(_Item):
 
 
 class FileChunkModel(_Item):
-    """``pk=PKG#<id>``, ``sk=FILE#<first path>``: a run of a package's files in path order.
+    """``pk=PKG#<id>[#<shard>]``, ``sk=FILE#<first path>``: a run of a package's files (of one
+    shard, ``shards.py``) in path order.
 
     DynamoDB sorts ``sk`` by UTF-8 bytes, the manifest's order, so the chunks of a list read
     back in order and the chunk holding a path is the last one whose key sorts at or before it.
@@ -156,10 +160,11 @@ class FileChunkModel(_Item):
 
 
 class FilePartModel(_Item):
-    """``pk=PKG#<id>``, ``sk=PART#<part digest>#<n>``: files of one part of a list sent in parts.
+    """``pk=PKG#<id>[#<shard>]``, ``sk=PART#<part digest>#<n>``: files of one part of a list
+    sent in parts.
 
-    ``sk=PART#<part digest>`` (no ``#<n>``, ``files`` empty) marks the part as counted in the
-    package's ``parts_stored``: a part sent again is not counted twice.
+    ``sk=PART#<part digest>`` (no ``#<n>``, ``files`` empty, always under ``PKG#<id>``) marks the
+    part as counted in the package's ``parts_stored``: a part sent again is not counted twice.
     """
 
     files = UnicodeAttribute()  # the same JSON as a file chunk, in the order sent
@@ -167,7 +172,8 @@ class FilePartModel(_Item):
 
 
 class BlobBucketModel(_Item):
-    """``pk=PKG#<id>``, ``sk=BLOB#<first hex>``: a run of a package's distinct blobs, by digest.
+    """``pk=PKG#<id>[#<shard>]``, ``sk=BLOB#<first hex>``: a run of a package's distinct blobs
+    (of one shard, ``shards.py``), by digest.
 
     Maps keyed by digest hex: each verification updates one entry in a transaction with the
     package's counters.

@@ -1,21 +1,23 @@
 """Batch writes that survive a hot partition: unprocessed items and throttling are retried with
 exponential backoff and full jitter, within a bounded time, then answered ``busy`` (a 503).
 
-A package's items share one partition key (``PKG#<id>``), and one partition takes about 1,000
-write units a second; the figures are in ``docs/catalog.md``. PynamoDB's own batch writer
-resends unprocessed items twice, at once, and then raises (a 500). Here every BatchWriteItem
-request (25 items) is resent until nothing is left, sleeping ``Backoff.delay`` between tries,
-and a package's writes run on at most ``WRITERS_PER_PACKAGE`` threads: more would only share
-the same partition's throughput and spend the retry budget faster.
+A package's items sit under one partition key (``PKG#<id>``), or a large list's under a few
+(``shards.py``), and one partition takes about 1,000 write units a second; the figures are in
+``docs/catalog.md``. PynamoDB's own batch writer resends unprocessed items twice, at once, and
+then raises (a 500). Here every BatchWriteItem request (25 items, all of one partition key) is
+resent until nothing is left, sleeping ``Backoff.delay`` between tries. Each partition key gets
+one writer thread, sending its requests in turn; a write to a single key gets
+``WRITERS_PER_PACKAGE``: more threads on one key would only share its throughput and spend the
+retry budget faster.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 from pynamodb.models import Model
@@ -23,8 +25,9 @@ from pynamodb.models import Model
 from artifactstore.ports.catalog import Busy
 from artifactstore.workers import parallel_map
 
+_W = TypeVar("_W")
 BATCH = 25  # items per BatchWriteItem request (DynamoDB's limit)
-WRITERS_PER_PACKAGE = 2
+WRITERS_PER_PACKAGE = 2  # writers of a write to one partition key (several keys: one each)
 # Errors DynamoDB answers when a partition or the table is over its throughput: worth waiting.
 THROTTLED = frozenset(
     {
@@ -63,23 +66,40 @@ def write_items(
     backoff: Backoff | None = None,
 ) -> None:
     """Put and delete many items of one package; every one lands or ``Busy`` is raised."""
-    requests: list[dict[str, Any]] = [{"DeleteRequest": {"Key": _key(m)}} for m in deletes]
-    requests += [{"PutRequest": {"Item": m.serialize()}} for m in puts]
-    if not requests:
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for m in deletes:
+        key = _key(m)
+        by_key.setdefault(key["pk"]["S"], []).append({"DeleteRequest": {"Key": key}})
+    for m in puts:
+        item = m.serialize()
+        by_key.setdefault(item["pk"]["S"], []).append({"PutRequest": {"Item": item}})
+    if not by_key:
         return
-    batches = [requests[i : i + BATCH] for i in range(0, len(requests), BATCH)]
-    # Contiguous runs of batches, one thread each: at most WRITERS_PER_PACKAGE at once.
-    per_writer = -(-len(batches) // WRITERS_PER_PACKAGE)
-    runs = [batches[i : i + per_writer] for i in range(0, len(batches), per_writer)]
+    # Requests of one key each, in runs: one thread per key (WRITERS_PER_PACKAGE for one key).
+    runs = writer_runs(
+        [reqs[i : i + BATCH] for i in range(0, len(reqs), BATCH)] for reqs in by_key.values()
+    )
     connection = _connection()
     policy = backoff or BACKOFF
     started = policy.clock()  # one budget for the whole write, however many requests
 
-    def write_run(run: list[list[dict[str, Any]]]) -> None:
+    def write_run(run: Sequence[list[dict[str, Any]]]) -> None:
         for batch in run:
             _write_batch(connection, table_name, batch, policy, started)
 
     parallel_map(write_run, runs)
+
+
+def writer_runs(per_key: Iterable[Sequence[_W]]) -> list[Sequence[_W]]:
+    """The work of each writer thread, given the work per partition key: each key its own
+    writer (at most ``shards.MAX_SHARDS``); the work of a single key cut into
+    ``WRITERS_PER_PACKAGE`` contiguous runs."""
+    groups = [g for g in per_key if g]
+    if len(groups) != 1:
+        return groups
+    (only,) = groups
+    per_writer = -(-len(only) // WRITERS_PER_PACKAGE)
+    return [only[i : i + per_writer] for i in range(0, len(only), per_writer)]
 
 
 def _key(item: Model) -> dict[str, Any]:
