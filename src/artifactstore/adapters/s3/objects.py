@@ -1,21 +1,22 @@
-"""Writing objects once, and the S3 client."""
+"""Writing objects once, deleting every version of one, and the S3 client."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from artifactstore.adapters.s3.errors import (
-    error_code,
-    translate,
-)
-from artifactstore.adapters.s3.protection import retention_args
+from artifactstore.adapters.s3.errors import NOT_FOUND_CODES, error_code, mapped, translate
+from artifactstore.adapters.s3.presigning import MIN_PART_SIZE
+from artifactstore.adapters.s3.protection import protect_key, retention_args
 from artifactstore.domain.protection import Protection
 from artifactstore.errors import StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 
 def put_once(
@@ -51,3 +52,74 @@ def build_client() -> S3Client:
 
     config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
     return boto3.session.Session().client("s3", config=config)
+
+
+class ObjectLocked(Exception):
+    """A version under an Object Lock that has not ended: S3 refuses to delete it."""
+
+    def __init__(self, until: str | None) -> None:
+        super().__init__(f"locked until {until}")
+        self.until = until
+
+
+def delete_versions(client: S3Client, bucket: str, key: str, most: int) -> bool:
+    """Delete the current version of ``key`` until none is current (at most ``most``); False
+    when there was none. A version still locked is refused before the request, as S3 would
+    refuse it (``ObjectLocked``). Noncurrent versions older than the current one (renewals
+    leave them) go by the bucket's noncurrent-version rule within a day."""
+    deleted = False
+    with mapped(key, "blob"):
+        for _ in range(most):
+            try:
+                head = client.head_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if error_code(exc) in NOT_FOUND_CODES:
+                    return deleted
+                raise
+            until = head.get("ObjectLockRetainUntilDate")
+            shown = until.isoformat() if until is not None else None
+            if until is not None and until > datetime.now(UTC):
+                raise ObjectLocked(shown)
+            try:
+                client.delete_object(
+                    Bucket=bucket, Key=key, VersionId=head.get("VersionId") or "null"
+                )
+            except ClientError as exc:
+                if error_code(exc) in ("AccessDenied", "InvalidRequest"):
+                    raise ObjectLocked(shown) from exc
+                raise
+            deleted = True
+    return deleted
+
+
+def copy_large_once(
+    client: S3Client,
+    bucket: str,
+    source: CopySourceTypeDef,
+    target: str,
+    args: dict[str, Any],
+    asked: Protection,
+    threshold: int,
+) -> bool:
+    """Managed multipart copy of a source above the single-copy limit to ``target``, unless
+    ``target`` is held already (False)."""
+    from boto3.s3.transfer import TransferConfig
+
+    try:
+        client.head_object(Bucket=bucket, Key=target)
+        return False
+    except ClientError as exc:
+        if error_code(exc) not in NOT_FOUND_CODES:
+            raise translate(exc, target, "object") from exc
+    config = TransferConfig(
+        multipart_threshold=threshold, multipart_chunksize=max(threshold // 8, MIN_PART_SIZE)
+    )
+    # Multipart completion takes no If-None-Match through the managed copy: two racing
+    # promoters may both copy. Same verified bytes, so the loser only adds a version.
+    with mapped(source["Key"], "upload"):
+        client.copy(source, bucket, target, ExtraArgs=args, Config=config)
+    # The lock rode on CreateMultipartUpload; checked again (one HEAD, nothing next to a copy
+    # this size) because the local emulator ignores it there.
+    if asked.retain_until is not None:
+        protect_key(client, bucket, target, replace(asked, expiring=True), None)
+    return True

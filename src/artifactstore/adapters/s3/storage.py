@@ -17,10 +17,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from botocore.exceptions import ClientError
 
 from artifactstore.adapters.s3.errors import NOT_FOUND_CODES, error_code, mapped, translate
-from artifactstore.adapters.s3.objects import build_client, put_once
+from artifactstore.adapters.s3.objects import (
+    ObjectLocked,
+    build_client,
+    copy_large_once,
+    delete_versions,
+    put_once,
+)
 from artifactstore.adapters.s3.presigning import (
     MAX_OBJECT_SIZE,
-    MIN_PART_SIZE,
     OCTET_STREAM,
     SINGLE_COPY_LIMIT,
     PresignedParts,
@@ -207,33 +212,17 @@ class S3Storage:
     # -- blobs -----------------------------------------------------------------------------
 
     def delete_blob(self, digest: Digest) -> bool:
-        """Delete the blob's versions, current first, until none is current; a version under
-        an Object Lock that has not ended is refused (``blob_locked``), as S3 would refuse it.
-        Noncurrent versions older than the current one (left by renewals) go by the bucket's
-        noncurrent-version rule within a day."""
+        """Delete the blob's versions, current first (``objects.delete_versions``); a version
+        under an Object Lock that has not ended is refused (``blob_locked``)."""
         key = blob_key(digest)
-        deleted = False
-        with mapped(key, "blob"):
-            for _ in range(MAX_UPLOAD_VERSIONS):
-                try:
-                    head = self.client.head_object(Bucket=self.bucket, Key=key)
-                except ClientError as exc:
-                    if error_code(exc) in NOT_FOUND_CODES:
-                        return deleted
-                    raise
-                until = head.get("ObjectLockRetainUntilDate")
-                if until is not None and until > datetime.now(UTC):
-                    raise _blob_locked(digest, until)
-                try:
-                    self.client.delete_object(
-                        Bucket=self.bucket, Key=key, VersionId=head.get("VersionId") or "null"
-                    )
-                except ClientError as exc:
-                    if error_code(exc) in ("AccessDenied", "InvalidRequest"):
-                        raise _blob_locked(digest, until) from exc
-                    raise
-                deleted = True
-        return deleted
+        try:
+            return delete_versions(self.client, self.bucket, key, MAX_UPLOAD_VERSIONS)
+        except ObjectLocked as locked:
+            raise Conflict(
+                f"blob {digest} is locked{f' until {locked.until}' if locked.until else ''}",
+                code="blob_locked",
+                details={"digest": str(digest), "retain_until": locked.until},
+            ) from locked
 
     def has_blob(self, digest: Digest) -> bool:
         """Whether the blob is stored (HeadObject)."""
@@ -337,7 +326,9 @@ class S3Storage:
         # version's tags would take one more permission, and uploads carry none.
         args = {"TaggingDirective": "REPLACE", **retention_args(asked)}
         if size > self.copy_threshold:
-            return self._multipart_copy(source, target, args, asked)
+            return copy_large_once(
+                self.client, self.bucket, source, target, args, asked, self.copy_threshold
+            )
         with mapped(key, "upload"):
             try:
                 # If-None-Match: the blob key is write-once even between racing promoters.
@@ -348,32 +339,6 @@ class S3Storage:
                 if error_code(exc) != "PreconditionFailed":
                     raise
                 return False
-        return True
-
-    def _multipart_copy(
-        self,
-        source: CopySourceTypeDef,
-        target: str,
-        args: dict[str, Any],
-        asked: Protection,
-    ) -> bool:
-        """Managed multipart copy for sources above the single-copy limit, unless held."""
-        from boto3.s3.transfer import TransferConfig
-
-        if self._size(target) is not None:
-            return False
-        config = TransferConfig(
-            multipart_threshold=self.copy_threshold,
-            multipart_chunksize=max(self.copy_threshold // 8, MIN_PART_SIZE),
-        )
-        # Multipart completion takes no If-None-Match through the managed copy: two racing
-        # promoters may both copy. Same verified bytes, so the loser only adds a version.
-        with mapped(source["Key"], "upload"):
-            self.client.copy(source, self.bucket, target, ExtraArgs=args, Config=config)
-        # The lock rode on CreateMultipartUpload; checked again (one HEAD, nothing next to
-        # a copy this size) because the local emulator ignores it there.
-        if asked.retain_until is not None:
-            protect_key(self.client, self.bucket, target, replace(asked, expiring=True), None)
         return True
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
@@ -456,11 +421,3 @@ def _evidence(retention: RetentionClass) -> Protection:
     """How a manifest or attestation is kept: the class's lock, never its expiry (no tag for
     the bucket's lifecycle rule), so it stays once the package has expired."""
     return replace(Protection.asked(retention, datetime.now(UTC)), expiring=False, expires_at=None)
-
-
-def _blob_locked(digest: Digest, until: datetime | None) -> Conflict:
-    return Conflict(
-        f"blob {digest} is locked{f' until {until.isoformat()}' if until else ''}",
-        code="blob_locked",
-        details={"digest": str(digest), "retain_until": until.isoformat() if until else None},
-    )
