@@ -8,12 +8,11 @@ plan only says where the bytes are.
 
 from __future__ import annotations
 
-import base64
 import fnmatch
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from artifactstore.domain.cursors import decode_after, encode_after
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.paths import validate_path
 from artifactstore.errors import Conflict, InvalidInput
@@ -54,14 +53,14 @@ def download_plan(
         "files": [],
         "next_cursor": None,
     }
-    room = PAGE_BUDGET - json_size(answer) - len(_encode(_LONGEST_PATH))
+    room = PAGE_BUDGET - json_size(answer) - len(encode_after(_LONGEST_PATH))
     files: list[dict[str, Any]] = answer["files"]
     urls: dict[str, str] = {}  # one URL per blob, however many files share it
     scanned = 0
     last: str | None = None
     for entry in svc.catalog.iter_files(package_id, _decode(cursor)):
         if len(files) >= max(1, min(limit, PLAN_LIMIT)) or scanned >= SCAN_LIMIT:
-            answer["next_cursor"] = _encode(last) if last is not None else None
+            answer["next_cursor"] = encode_after(last) if last is not None else None
             break
         scanned += 1
         if globs and not any(fnmatch.fnmatchcase(entry.path, g) for g in globs):
@@ -73,7 +72,7 @@ def download_plan(
         view = {**entry.to_json(), "executable": entry.executable, "url": url}
         cost = json_size(view) + 1
         if files and cost > room:
-            answer["next_cursor"] = _encode(last) if last is not None else None
+            answer["next_cursor"] = encode_after(last) if last is not None else None
             break
         files.append(view)
         room -= cost
@@ -101,16 +100,10 @@ def _checked_globs(include: Sequence[str]) -> list[str]:
     return list(include)
 
 
-def _encode(path: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": path}).encode()).decode()
-
-
 def _decode(cursor: str | None) -> str | None:
-    """A plan cursor names the last path looked at; anything else is a 400."""
-    if not cursor:
-        return None
+    """A plan cursor names the last path looked at, a valid package path."""
+    after = decode_after(cursor)
     try:
-        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-        return validate_path(after)
-    except (ValueError, TypeError, KeyError, InvalidInput) as exc:
+        return None if after is None else validate_path(after)
+    except InvalidInput as exc:
         raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc

@@ -49,38 +49,23 @@ class HeldBlobStore:
 
     def held_records(self, backend: str, digests: Iterable[Digest]) -> dict[str, HeldBlob]:
         """The verified blobs among ``digests`` the backend holds: hex → its record (size,
-        protection, producers that proved possession). Slices are read in parallel. A blob
-        the sweep is deleting is not held."""
-        keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
-        slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
-
-        def held(chunk: list[tuple[str, str]]) -> dict[str, HeldBlob]:
-            return {
-                item.pk.rsplit("#", 1)[1]: HeldBlob(
-                    int(item.size), _protection(item), frozenset(item.producers or ())
-                )
-                # Consistent: a blob recorded by the verifier a moment ago counts as held.
-                for item in BlobModel.batch_get(chunk, consistent_read=True)
-                if not _tombstoned(item)
-            }
-
-        found: dict[str, HeldBlob] = {}
-        for part in parallel_map(held, slices):
-            found.update(part)
-        return found
+        protection, producers that proved possession). A blob the sweep is deleting is not
+        held."""
+        return {
+            item.pk.rsplit("#", 1)[1]: HeldBlob(
+                int(item.size), _protection(item), frozenset(item.producers or ())
+            )
+            for item in _blob_items(backend, digests)
+            if not _tombstoned(item)
+        }
 
     def swept_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
-        """Which of ``digests`` (hex) the sweep is deleting (tombstoned); batched reads."""
-        keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
-        slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
-
-        def swept(chunk: list[tuple[str, str]]) -> set[str]:
-            items = BlobModel.batch_get(
-                chunk, consistent_read=True, attributes_to_get=["pk", "tombstoned_at"]
-            )
-            return {item.pk.rsplit("#", 1)[1] for item in items if _tombstoned(item)}
-
-        return set().union(*parallel_map(swept, slices)) if slices else set()
+        """Which of ``digests`` (hex) the sweep is deleting (tombstoned)."""
+        return {
+            item.pk.rsplit("#", 1)[1]
+            for item in _blob_items(backend, digests, ["pk", "tombstoned_at"])
+            if _tombstoned(item)
+        }
 
     def record_blob(
         self,
@@ -269,6 +254,20 @@ class HeldBlobStore:
             ],
             BlobModel.tombstoned_at.exists(),
         )
+
+
+def _blob_items(
+    backend: str, digests: Iterable[Digest], attributes: list[str] | None = None
+) -> list[BlobModel]:
+    """The recorded items of ``digests``, in parallel slices of batched reads. Consistent: a
+    blob recorded by the verifier a moment ago is seen."""
+    keys = sorted({(item_key("BLOB", backend, d.hex), "BLOB") for d in digests})
+    slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
+
+    def read(chunk: list[tuple[str, str]]) -> list[BlobModel]:
+        return list(BlobModel.batch_get(chunk, consistent_read=True, attributes_to_get=attributes))
+
+    return [item for part in parallel_map(read, slices) for item in part]
 
 
 def _alive_condition() -> Condition:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -21,6 +19,7 @@ from artifactstore.adapters.dynamodb.shards import (
     shards_of,
 )
 from artifactstore.adapters.dynamodb.support import update_package
+from artifactstore.domain.cursors import decode_after, encode_after
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import (
     BlobState,
@@ -29,7 +28,7 @@ from artifactstore.domain.packages import (
     PackageState,
     Page,
 )
-from artifactstore.errors import InvalidInput, NotFound
+from artifactstore.errors import NotFound
 
 
 class ContentsStore(BlobStateStore):
@@ -74,7 +73,7 @@ class ContentsStore(BlobStateStore):
 
     def list_files(self, package_id: str, limit: int, cursor: str | None) -> Page[PackageFile]:
         """One page of a package's files with their blob status (cursor: the last path)."""
-        after = _decode_after(cursor)
+        after = decode_after(cursor)
         files = list(itertools.islice(self.iter_files(package_id, after), limit + 1))
         more = len(files) > limit
         files = files[:limit]
@@ -84,7 +83,7 @@ class ContentsStore(BlobStateStore):
             blob = states.get(f.digest.hex)
             status = blob.status if blob else BlobStatus.VERIFIED
             page.append(PackageFile(f, status, blob.seen_digest if blob else None))
-        return Page(page, _encode_after(files[-1].path) if more else None)
+        return Page(page, encode_after(files[-1].path) if more else None)
 
     def _page_states(self, package_id: str) -> dict[str, BlobState]:
         """The blobs of a draft not yet verified (a sealed package has only verified ones)."""
@@ -129,20 +128,3 @@ def _after(chunk: FileChunkModel, after: str | None) -> Iterator[FileEntry]:
     for entry in file_lists.decode_files(chunk.files):
         if after is None or entry.path > after:
             yield entry
-
-
-def _encode_after(path: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": path}).encode()).decode()
-
-
-def _decode_after(cursor: str | None) -> str | None:
-    """A files cursor names the last path of the previous page; anything else is a 400."""
-    if not cursor:
-        return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
-    if not isinstance(after, str) or not 0 < len(after.encode("utf-8", "surrogatepass")) <= 4096:
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
-    return after
