@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from artifactstore.domain.cursors import decode_after, encode_after
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.lifecycle import SweepCandidate
 from artifactstore.domain.manifest import FileEntry, canonical_json
@@ -107,22 +108,6 @@ def _short_string(value: object) -> bool:
         and isinstance(value["S"], str)
         and 0 < len(value["S"].encode("utf-8", "surrogatepass")) <= 1024
     )
-
-
-def _encode_after(path: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": path}).encode()).decode()
-
-
-def _decode_after(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _bad_cursor() from exc
-    if not isinstance(after, str) or not 0 < len(after.encode("utf-8", "surrogatepass")) <= 4096:
-        raise _bad_cursor()
-    return after
 
 
 def _query(
@@ -678,7 +663,7 @@ class InMemoryCatalog:
 
     def list_files(self, package_id: str, limit: int, cursor: str | None) -> Page[PackageFile]:
         """One page of a package's files with their blob status (cursor: the last path)."""
-        after = _decode_after(cursor)
+        after = decode_after(cursor)
         with self._lock:
             files = self._sorted_files(package_id, after)[: limit + 1]
             more = len(files) > limit
@@ -693,7 +678,7 @@ class InMemoryCatalog:
                     page.append(PackageFile(f, BlobStatus.VERIFIED, None))
                 else:
                     page.append(PackageFile(f, blob.status, blob.seen))
-        return Page(page, _encode_after(files[-1].path) if more else None)
+        return Page(page, encode_after(files[-1].path) if more else None)
 
     # -- blob states ---------------------------------------------------------------------------
 
