@@ -41,6 +41,7 @@ from artifactstore.domain.packages import (
     PackageState,
     Page,
 )
+from artifactstore.domain.packs import PackedBlob, PackPlace
 from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.domain.schemas import SLUG_RE, MetadataSchema, StoredSchema
 from artifactstore.domain.tokens import IssuedToken
@@ -188,6 +189,7 @@ class _Held:
     # index only while both are.
     in_expiry: bool = False
     expiry_order: str | None = None
+    place: PackPlace | None = None
 
     def record(self) -> HeldBlob:
         protection = None
@@ -195,7 +197,7 @@ class _Held:
             protection = Protection(
                 self.expiring, lock_mode_of(self.lock_mode), self.retain_until, self.expires_at
             )
-        return HeldBlob(self.size, protection, frozenset(self.producers or ()))
+        return HeldBlob(self.size, protection, frozenset(self.producers or ()), self.place)
 
 
 @dataclass(slots=True)
@@ -223,6 +225,7 @@ class InMemoryCatalog:
         self._parts: dict[str, _Parts] = {}
         self._bundles: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self._held: dict[tuple[str, str], _Held] = {}
+        self._packs: dict[tuple[str, str], set[str]] = {}  # (backend, pack hex) -> live members
         self._schemas: dict[str, StoredSchema] = {}
         self._tokens: dict[str, IssuedToken] = {}
 
@@ -837,24 +840,53 @@ class InMemoryCatalog:
         with self._lock:
             key = (backend, digest.hex)
             if key not in self._held:
-                held = _Held(
-                    int(size), _utc(now), package_id, producers={producer} if producer else None
-                )
-                if protection is not None:
-                    held.expiring = protection.expiring
-                    held.lock_mode = protection.lock_mode
-                    held.retain_until = _optional_utc(protection.retain_until)
-                    held.expires_at = _optional_utc(protection.expires_at)
-                    if protection.expiring and protection.expires_at is not None:
-                        held.in_expiry = True
-                        held.expiry_order = _expiry_order(protection.expires_at, digest.hex)
-                self._held[key] = held
+                self._held[key] = _new_held(digest, size, package_id, now, protection, producer)
                 return True
             if protection is not None and not self._raise(backend, digest, protection):
                 return False
             if producer:
                 return self._add_producer(backend, digest, producer)
             return self._alive(backend, digest) is not None
+
+    def record_packed_blobs(
+        self,
+        backend: str,
+        pack: Digest,
+        members: Sequence[PackedBlob],
+        package_id: str,
+        now: datetime,
+        protection: Protection,
+        producer: str,
+    ) -> set[str]:
+        """Record the members not recorded yet, each in the pack's live members."""
+        with self._lock:
+            recorded: set[str] = set()
+            live = self._packs.setdefault((backend, pack.hex), set())
+            for member in members:
+                key = (backend, member.digest.hex)
+                if key in self._held:
+                    continue
+                held = _new_held(member.digest, member.size, package_id, now, protection, producer)
+                held.place = PackPlace(pack, member.offset)
+                self._held[key] = held
+                live.add(member.digest.hex)
+                recorded.add(member.digest.hex)
+            if not live:
+                del self._packs[(backend, pack.hex)]
+            return recorded
+
+    def release_packed_blob(self, backend: str, pack: Digest, digest: Digest) -> bool:
+        """Take the blob out of the pack's live members; True when none is left."""
+        with self._lock:
+            live = self._packs.get((backend, pack.hex), set())
+            live.discard(digest.hex)
+            return not live
+
+    def forget_pack(self, backend: str, pack: Digest) -> None:
+        """Drop a pack's record once it has no live member."""
+        with self._lock:
+            if not self._packs.get((backend, pack.hex)):
+                self._packs.pop((backend, pack.hex), None)
 
     def _add_producer(self, backend: str, digest: Digest, producer: str) -> bool:
         held = self._alive(backend, digest)
@@ -944,6 +976,7 @@ class InMemoryCatalog:
                     held.size,
                     held.expires_at or before,
                     tombstoned=held.tombstoned_at is not None,
+                    place=held.place,
                     position=order,
                 )
                 for order, h, held in found[: max(limit, 0)]
@@ -1086,6 +1119,26 @@ class InMemoryCatalog:
         """Issued tokens (revoked ones included), by hash."""
         with self._lock:
             return [self._tokens[h] for h in sorted(self._tokens)]
+
+
+def _new_held(
+    digest: Digest,
+    size: int,
+    package_id: str,
+    now: datetime,
+    protection: Protection | None,
+    producer: str | None,
+) -> _Held:
+    held = _Held(int(size), _utc(now), package_id, producers={producer} if producer else None)
+    if protection is not None:
+        held.expiring = protection.expiring
+        held.lock_mode = protection.lock_mode
+        held.retain_until = _optional_utc(protection.retain_until)
+        held.expires_at = _optional_utc(protection.expires_at)
+        if protection.expiring and protection.expires_at is not None:
+            held.in_expiry = True
+            held.expiry_order = _expiry_order(protection.expires_at, digest.hex)
+    return held
 
 
 def _expiry_order(when: datetime, hex_digest: str) -> str:

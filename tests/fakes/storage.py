@@ -26,10 +26,12 @@ from artifactstore.domain.keys import (
     blob_key,
     bundle_key,
     manifest_key,
+    pack_key,
     require_bundle_size,
     require_upload_key,
     upload_key,
 )
+from artifactstore.domain.packs import Pack
 from artifactstore.domain.protection import Protection, needs_upgrade
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import Conflict, InvalidInput, NotFound
@@ -80,6 +82,9 @@ class InMemoryStorage:
         self.multiparts: dict[str, _Multipart] = {}  # upload id -> parts received
         self.attestations: dict[str, bytes] = {}  # package id -> envelope
         self.deleted_blobs: list[str] = []  # hex of every blob deleted, in order
+        self.packs: dict[str, bytes] = {}  # pack hex -> bytes
+        self.pack_protections: dict[str, Protection] = {}  # pack hex -> how the pack is kept
+        self.deleted_packs: list[str] = []  # hex of every pack deleted, in order
 
     # -- what clients do -----------------------------------------------------------------------
 
@@ -240,6 +245,23 @@ class InMemoryStorage:
             self.deleted_blobs.append(digest.hex)
             return True
 
+    def delete_pack(self, pack: Digest) -> bool:
+        """Delete a pack, refused while its lock lasts as ``delete_blob``; False when none."""
+        with self._lock:
+            if pack.hex not in self.packs:
+                return False
+            until = self.pack_protections[pack.hex].retain_until
+            if until is not None and until > self.clock():
+                raise Conflict(
+                    f"pack {pack} is locked until {until.isoformat()}",
+                    code="blob_locked",
+                    details={"pack": str(pack), "retain_until": until.isoformat()},
+                )
+            del self.packs[pack.hex]
+            del self.pack_protections[pack.hex]
+            self.deleted_packs.append(pack.hex)
+            return True
+
     def has_blob(self, digest: Digest) -> bool:
         """Whether the blob is stored."""
         with self._lock:
@@ -261,17 +283,22 @@ class InMemoryStorage:
             objects = {blob_key(Digest(h)): b for h, b in self.blobs.items()}
             objects.update({manifest_key(Digest(h)): b for h, b in self.manifests.items()})
             objects.update({attestation_key(p): b for p, b in self.attestations.items()})
+            objects.update({pack_key(Digest(h)): b for h, b in self.packs.items()})
             data = found[1] if found else objects.get(key)
         if data is None:
             raise NotFound(f"no such object: {key}", code="object_not_found")
         return data[start:end] if end > start else b""
 
-    def _keep(self, hex_digest: str, asked: Protection) -> Protection:
-        """A held blob kept at least as ``asked``: its protection, upgraded when needed."""
-        kept = self.protections.get(hex_digest, Protection(True))
+    def _keep(
+        self, hex_digest: str, asked: Protection, kept_as: dict[str, Protection] | None = None
+    ) -> Protection:
+        """A held blob (or pack) kept at least as ``asked``: its protection, upgraded when
+        needed."""
+        table = self.protections if kept_as is None else kept_as
+        kept = table.get(hex_digest, Protection(True))
         if needs_upgrade(kept, asked):
             kept = kept.upgraded(asked)
-            self.protections[hex_digest] = kept
+            table[hex_digest] = kept
         return kept
 
     def promote(
@@ -318,6 +345,34 @@ class InMemoryStorage:
             if digest.hex not in self.blobs:
                 return None
             return self._keep(digest.hex, asked)
+
+    def put_pack(
+        self, pack: Pack, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
+        """Store a pack once; a pack held already is protected instead."""
+        asked = Protection.asked(retention, now or self.clock())
+        with self._lock:
+            if pack.digest.hex not in self.packs:
+                self.packs[pack.digest.hex] = pack.data
+                self.pack_protections[pack.digest.hex] = asked
+                return asked
+            return self._keep(pack.digest.hex, asked, self.pack_protections)
+
+    def protect_pack(
+        self, pack: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """Keep a pack at least as ``asked``; None when it is not stored."""
+        with self._lock:
+            if pack.hex not in self.packs:
+                return None
+            return self._keep(pack.hex, asked, self.pack_protections)
+
+    def pack_url(self, pack: Digest, expires_in: int) -> str:
+        """A ``memory://`` name for the pack."""
+        with self._lock:
+            if pack.hex not in self.packs:
+                raise NotFound(f"no pack {pack}", code="blob_not_found")
+        return self._url(pack_key(pack), expires_in=expires_in)
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A ``memory://`` name for the blob."""

@@ -22,6 +22,7 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import (
     blob_key,
     bundle_key,
+    pack_key,
     parse_bundle_key,
     parse_upload_key,
     require_upload_key,
@@ -87,9 +88,31 @@ def finalize(h: Harness, package_id: str) -> dict[str, Any]:
     return body
 
 
-def stored(cfg: Configured, package_id: str, data: bytes) -> bool:
+def stored_bytes(cfg: Configured, package_id: str, data: bytes) -> bytes | None:
+    """The bytes held for ``data``'s digest where the catalog places them (its pack, or its
+    own object), or None when it is not held."""
     backend = cfg.svc.catalog.get_package(package_id).backend
-    return cfg.svc.storage(backend).has_blob(Digest.parse(digest_of(data)))
+    digest = Digest.parse(digest_of(data))
+    held = cfg.svc.catalog.held_records(backend, [digest]).get(digest.hex)
+    if held is None:
+        return None
+    storage = cfg.svc.storage(backend)
+    if held.place is None:
+        with storage.open_blob(digest) as blob:
+            return blob.read()
+    start = held.place.offset
+    return storage.read_range(pack_key(held.place.pack), start, start + held.size)
+
+
+def stored(cfg: Configured, package_id: str, data: bytes) -> bool:
+    return stored_bytes(cfg, package_id, data) is not None
+
+
+def packs_of(cfg: Configured, package_id: str, blobs: list[bytes]) -> set[str | None]:
+    """The packs holding ``blobs`` (None for one stored as its own object)."""
+    backend = cfg.svc.catalog.get_package(package_id).backend
+    held = cfg.svc.catalog.held_records(backend, [Digest.parse(digest_of(b)) for b in blobs])
+    return {None if r.place is None else r.place.pack.hex for r in held.values()}
 
 
 def test_a_bundle_verifies_every_member_and_the_package_seals(configured: Configured) -> None:
@@ -113,8 +136,10 @@ def test_a_bundle_verifies_every_member_and_the_package_seals(configured: Config
     assert set(statuses(h, package_id).values()) == {("verified", None)}
     storage = configured.svc.storage(configured.svc.catalog.get_package(package_id).backend)
     for data in files.values():
-        with storage.open_blob(Digest.parse(digest_of(data))) as blob:
-            assert blob.read() == data
+        assert stored_bytes(configured, package_id, data) == data
+    # The six became one pack, not six objects.
+    (pack,) = packs_of(configured, package_id, list(files.values()))
+    assert pack is not None
     # The bundle itself is gone (and, locally, the folders that held it).
     assert storage.upload_size(bundle_key(package_id, answer["bundle_id"])) is None
     assert not (configured.storage_dir / "uploads" / package_id).exists()
@@ -141,6 +166,13 @@ def test_a_tampered_member_alone_is_rejected_and_blocks_sealing(configured: Conf
     assert not stored(configured, package_id, blobs[2])
     assert not stored(configured, package_id, bad)
     assert all(stored(configured, package_id, b) for b in (blobs[0], blobs[1], blobs[3]))
+    # The good members share one pack that holds none of the bad member's bytes.
+    (pack,) = packs_of(configured, package_id, [blobs[0], blobs[1], blobs[3]])
+    assert pack is not None
+    backend = configured.svc.catalog.get_package(package_id).backend
+    packed = configured.svc.storage(backend).read_range(pack_key(Digest(pack)), 0, 1 << 20)
+    assert len(packed) == len(blobs[0] + blobs[1] + blobs[3]) and bad not in packed
+    assert all(b in packed for b in (blobs[0], blobs[1], blobs[3]))
     refused = h.client.post(f"/packages/{package_id}/finalize", headers=AUTH)
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "files_rejected"
@@ -223,9 +255,7 @@ def test_members_spanning_read_chunks_verify(configured: Configured) -> None:
     h.upload(bundle(configured, package_id, blobs), b"".join(blobs))
     assert h.pump() == 1
     assert set(statuses(h, package_id).values()) == {("verified", None)}
-    storage = configured.svc.storage(configured.svc.catalog.get_package(package_id).backend)
-    with storage.open_blob(Digest.parse(digest_of(blobs[1]))) as blob:
-        assert blob.read() == blobs[1]
+    assert [stored_bytes(configured, package_id, b) for b in blobs] == blobs
 
 
 # -- S3: what is written ---------------------------------------------------------------------
@@ -249,8 +279,9 @@ def test_members_held_already_are_not_written_again(cfg: Configured) -> None:
         names = calls.take()
     finally:
         calls.close()
-    # One GET of the bundle, one write-once PUT per new member, one DELETE of the bundle.
-    assert names.count("PutObject") == 3
+    # One GET of the bundle, one write-once PUT of the pack of new members, one DELETE of the
+    # bundle.
+    assert names.count("PutObject") == 1
     assert names.count("GetObject") == 1
     assert names.count("DeleteObject") == 1
     assert "CopyObject" not in names

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from artifactstore.client.download import PARTIAL_DIR, download_package, stream_verified
+from artifactstore.client.download import PARTIAL_DIR, Planned, download_package, stream_verified
 from artifactstore.domain.digests import Digest
 from artifactstore.errors import IntegrityError, InvalidInput
 from tests.unit.cli_fake_api import FakeApi
@@ -124,7 +124,7 @@ def test_a_body_longer_than_its_file_is_cut_off_unwritten(tmp_path: Path) -> Non
     sink = io.BytesIO()
 
     with client_for(api) as client, pytest.raises(IntegrityError) as refused:
-        stream_verified(client, package_id, entry, sink)
+        stream_verified(client, package_id, Planned(entry), sink)
 
     assert f"sent more than its {entry.size} bytes" in refused.value.message
     assert len(sink.getvalue()) <= entry.size

@@ -198,13 +198,12 @@ def test_an_over_long_body_is_cut_off_at_the_files_size(
     def measuring(
         client: ApiClient,
         package_id: str,
-        e: FileEntry,
+        planned: download.Planned,
         sink: BinaryIO,
         received: Callable[[int], None] = lambda _n: None,
-        url: str | None = None,
     ) -> None:
         try:
-            real(client, package_id, e, sink, received, url)
+            real(client, package_id, planned, sink, received)
         finally:
             sink.flush()
             written.append(os.fstat(sink.fileno()).st_size)

@@ -45,7 +45,7 @@ from hypothesis.stateful import (
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
 from artifactstore.domain.manifest import FileEntry, Manifest
-from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.packages import BlobStatus, HeldBlob, PackageRecord, PackageState
 from artifactstore.domain.tokens import ADMIN
 from artifactstore.errors import ArtifactStoreError
 from artifactstore.service import packages
@@ -65,6 +65,7 @@ from artifactstore.service.sealing import SEALED_EVENT, sweep_outbox
 from artifactstore.service.upload_outcomes import NotReadyYet, Outcome, Verification
 from artifactstore.service.verification import verify_upload
 from tests.fakes import Fakes, InMemoryCatalog, fake_services
+from tests.fakes.storage import InMemoryStorage
 
 SCHEMA = "sm.run"
 BACKEND = "memory"
@@ -509,8 +510,9 @@ class ServiceMachine(RuleBasedStateMachine):
             assert files == self.jobs[self.job_of[package_id]].files()
             digests = {f.digest for f in files}
             assert self.catalog.verified_blobs(BACKEND, digests) == {d.hex for d in digests}
+            held = self.catalog.held_records(BACKEND, digests)
             for d in digests:
-                assert Digest.of_bytes(storage.blobs[d.hex]) == d
+                assert Digest.of_bytes(_stored_bytes(storage, d.hex, held[d.hex])) == d
             assert record.manifest_digest is not None
             manifest = storage.get_manifest(Digest.parse(record.manifest_digest))
             expected = Manifest.build(
@@ -523,9 +525,16 @@ class ServiceMachine(RuleBasedStateMachine):
         storage = self.fx.storage
         for hex_digest, data in storage.blobs.items():
             assert Digest.of_bytes(data).hex == hex_digest
+        for hex_digest, data in storage.packs.items():
+            assert Digest.of_bytes(data).hex == hex_digest
         for hex_digest, held in self.catalog.held_records(BACKEND, DIGESTS).items():
-            assert hex_digest in storage.blobs
-            recorded, actual = held.protection, storage.protections[hex_digest]
+            data = _stored_bytes(storage, hex_digest, held)
+            assert Digest.of_bytes(data).hex == hex_digest
+            if held.place is None:
+                actual = storage.protections[hex_digest]
+            else:  # a pack is kept at least as each blob in it records
+                actual = storage.pack_protections[held.place.pack.hex]
+            recorded = held.protection
             if recorded is None:
                 continue
             assert actual.expiring <= recorded.expiring  # recorded kept for good: it is
@@ -535,6 +544,14 @@ class ServiceMachine(RuleBasedStateMachine):
             if actual.expiring and recorded.expires_at is not None:
                 assert actual.expires_at is not None
                 assert actual.expires_at >= recorded.expires_at
+
+
+def _stored_bytes(storage: InMemoryStorage, hex_digest: str, held: HeldBlob) -> bytes:
+    """A held blob's bytes where the catalog says they are: its own object, or its pack."""
+    if held.place is None:
+        return storage.blobs[hex_digest]
+    start = held.place.offset
+    return storage.packs[held.place.pack.hex][start : start + held.size]
 
 
 TestServiceStateMachine = ServiceMachine.TestCase

@@ -218,8 +218,14 @@ def get_manifest(package_id: str) -> Response:
     )
 
 
-@router.get("/packages/{package_id}/files/{path:path}", dependencies=[READ])
-def get_file(package_id: str, path: str) -> RedirectResponse:
-    """302 to a short-lived URL of the file's blob."""
-    url = reading.file_download_url(services(), package_id, validate_path(path))
-    return RedirectResponse(url, status_code=302)
+@router.get(
+    "/packages/{package_id}/files/{path:path}",
+    dependencies=[READ],
+    responses={200: {"description": "The bytes of a small file held in a pack"}},
+)
+def get_file(package_id: str, path: str) -> Response:
+    """302 to a short-lived URL of the file's blob, or 200 with a packed file's bytes."""
+    source = reading.file_source(services(), package_id, validate_path(path))
+    if isinstance(source, bytes):
+        return Response(source, media_type="application/octet-stream")
+    return RedirectResponse(source, status_code=302)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -87,7 +87,7 @@ def cat_command(
     It is verified as it streams: exit 1 when the bytes do not match its digest.
     """
     from artifactstore.cli.context import make_client
-    from artifactstore.client.download import stream_verified
+    from artifactstore.client.download import Planned, stream_verified
     from artifactstore.client.manifests import fetch_manifest
     from artifactstore.errors import NotFound
 
@@ -97,8 +97,11 @@ def cat_command(
         if entry is None:
             raise NotFound(f"package {package_id} has no file {path!r}", code="file_not_found")
         plan = client.download_plan(package_id, [glob.escape(path)])
-        url = next((str(f["url"]) for f in plan["files"] if f.get("path") == path), None)
-        stream_verified(client, package_id, entry, sys.stdout.buffer, url=url)
+        item: dict[str, Any] = next((f for f in plan["files"] if f.get("path") == path), {})
+        offset = item.get("offset")
+        url = str(item["url"]) if "url" in item else None
+        planned = Planned(entry, url, offset if isinstance(offset, int) else None)
+        stream_verified(client, package_id, planned, sys.stdout.buffer)
         sys.stdout.buffer.flush()
 
 

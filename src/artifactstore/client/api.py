@@ -19,6 +19,7 @@ from artifactstore.errors import (
     ArtifactStoreError,
     AuthError,
     Conflict,
+    IntegrityError,
     InvalidInput,
     NotFound,
     ServerError,
@@ -251,12 +252,22 @@ class ApiClient:
         return answer
 
     @contextmanager
-    def open_url(self, url: str) -> Iterator[httpx.Response]:
-        """Stream an object from a presigned storage URL (a plan's); never sends our token."""
-        response = self._send(
-            self._storage, lambda: self._storage.build_request("GET", url), retry=True, stream=True
-        )
+    def open_url(self, url: str, span: tuple[int, int] | None = None) -> Iterator[httpx.Response]:
+        """Stream an object from a presigned storage URL (a plan's), or only its bytes
+        ``[start, end)`` of ``span``; never sends our token."""
+        headers = {} if span is None else {"Range": f"bytes={span[0]}-{span[1] - 1}"}
+
+        def storage_request() -> httpx.Request:
+            return self._storage.build_request("GET", url, headers=headers)
+
+        response = self._send(self._storage, storage_request, retry=True, stream=True)
         try:
+            if span is not None and response.status_code == 200:
+                # Storage that ignores Range sends the whole object: never take it for the span.
+                raise IntegrityError(
+                    f"storage answered the whole object, not bytes {span[0]}..{span[1]}",
+                    details={"span": list(span)},
+                )
             if response.status_code >= 400:
                 response.read()
                 raise error_for(response)

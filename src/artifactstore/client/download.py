@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import httpx
 
@@ -139,34 +139,47 @@ def _present(folder_fd: int, name: str, entry: FileEntry) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One file of a plan page: where its bytes are (``offset`` in the object at ``url`` for
+    a file held in a pack; the whole object otherwise)."""
+
+    entry: FileEntry
+    url: str | None = None
+    offset: int | None = None
+
+    @property
+    def span(self) -> tuple[int, int] | None:
+        """Its bytes ``[start, end)`` in a pack, or None."""
+        return None if self.offset is None else (self.offset, self.offset + self.entry.size)
+
+
 @contextlib.contextmanager
-def _open_bytes(
-    client: ApiClient, package_id: str, entry: FileEntry, url: str | None
-) -> Iterator[httpx.Response]:
+def _open_bytes(client: ApiClient, package_id: str, planned: Planned) -> Iterator[httpx.Response]:
     """The file's bytes: from the plan's URL (no API request), or through the API when there
     is none, or when storage refuses the URL (it expired: a long page of big files)."""
     with contextlib.ExitStack() as opened:
         response = None
-        if url is not None:
+        if planned.url is not None:
             with contextlib.suppress(AuthError):
-                response = opened.enter_context(client.open_url(url))
+                response = opened.enter_context(client.open_url(planned.url, planned.span))
         if response is None:
-            response = opened.enter_context(client.open_file(package_id, entry.path))
+            response = opened.enter_context(client.open_file(package_id, planned.entry.path))
         yield response
 
 
 def stream_verified(
     client: ApiClient,
     package_id: str,
-    entry: FileEntry,
+    planned: Planned,
     sink: BinaryIO,
     received: Callable[[int], None] = lambda _n: None,
-    url: str | None = None,
 ) -> None:
-    """Write one file's bytes to ``sink`` (read from ``url`` when given), then raise if their
+    """Write one file's bytes to ``sink`` (read where the plan says), then raise if their
     digest or size is wrong."""
+    entry = planned.entry
     hasher = StreamingHasher()
-    with _open_bytes(client, package_id, entry, url) as response:
+    with _open_bytes(client, package_id, planned) as response:
         for chunk in response.iter_bytes(CHUNK):
             if hasher.size + len(chunk) > entry.size:
                 raise IntegrityError(
@@ -176,6 +189,10 @@ def stream_verified(
             hasher.update(chunk)
             sink.write(chunk)
             received(len(chunk))
+    _check(entry, hasher)
+
+
+def _check(entry: FileEntry, hasher: StreamingHasher) -> None:
     if hasher.size != entry.size or hasher.digest() != entry.digest:
         raise IntegrityError(
             f"{entry.path}: received {hasher.size} bytes with digest {hasher.digest()}, "
@@ -195,14 +212,52 @@ class _Downloader:
     def _count(self, size: int) -> None:
         self.received += size  # one int add under the GIL; only a figure for the report
 
-    def fetch(self, planned: tuple[FileEntry, str | None]) -> bool:
-        """Make a file present under its final name, its bytes read from the plan's URL;
-        True when bytes were fetched."""
-        entry, url = planned
+    def present(self, entry: FileEntry) -> bool:
+        """Whether the file is already at its final name with the right bytes."""
         parts = entry.path.split("/")
         with _folder_of(self.dest_fd, parts) as folder_fd:
-            if _present(folder_fd, parts[-1], entry):
-                return False
+            return _present(folder_fd, parts[-1], entry)
+
+    def fetch(self, planned: Planned) -> bool:
+        """Make a file present under its final name, its bytes read where the plan says;
+        True when bytes were fetched."""
+        entry = planned.entry
+        if self.present(entry):
+            return False
+        self._place(
+            entry,
+            lambda sink: stream_verified(self.client, self.package_id, planned, sink, self._count),
+        )
+        return True
+
+    def fetch_run(self, run: Run) -> int:
+        """Read one run of neighbouring packed files with a single ranged GET, check each
+        file's digest and place it; returns how many files were fetched. A URL storage
+        refuses (expired) falls back to the API, a file at a time."""
+        try:
+            with self.client.open_url(run.url, (run.start, run.end)) as response:
+                body = response.read()
+        except AuthError:
+            return sum(self.fetch(Planned(p.entry)) for p in run.files)
+        if len(body) != run.end - run.start:
+            raise IntegrityError(
+                f"storage sent {len(body)} bytes for a range of {run.end - run.start}",
+                details={"url": run.url.split("?")[0]},
+            )
+        self._count(len(body))
+        for planned in run.files:
+            start = cast(int, planned.offset) - run.start
+            data = body[start : start + planned.entry.size]
+            hasher = StreamingHasher()
+            hasher.update(data)
+            _check(planned.entry, hasher)
+            self._place(planned.entry, _writer(data))
+        return len(run.files)
+
+    def _place(self, entry: FileEntry, write: Callable[[BinaryIO], object]) -> None:
+        """Write a file through a fresh temporary, then rename it to its final name."""
+        parts = entry.path.split("/")
+        with _folder_of(self.dest_fd, parts) as folder_fd:
             temp = temporary_name()
             try:
                 fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=self.partial_fd)
@@ -210,7 +265,7 @@ class _Downloader:
                 raise _unsafe(f"{PARTIAL_DIR}/{temp}", "an entry at a fresh random name") from exc
             try:
                 with os.fdopen(fd, "wb") as sink:
-                    stream_verified(self.client, self.package_id, entry, sink, self._count, url)
+                    write(sink)
                     os.fchmod(sink.fileno(), file_mode(entry.executable))
                 # rename replaces whatever has the final name (a symlink too), never follows it
                 try:
@@ -220,22 +275,64 @@ class _Downloader:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp, dir_fd=self.partial_fd)
-        return True
+
+
+def _writer(data: bytes) -> Callable[[BinaryIO], object]:
+    return lambda sink: sink.write(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Neighbouring files of one pack, read with one ranged GET of ``[start, end)``."""
+
+    url: str
+    start: int
+    end: int
+    files: tuple[Planned, ...]
+
+
+RUN_GAP = 256 * 1024  # bytes between two wanted files read and dropped rather than a new GET
+RUN_MAX = 16 * 1024 * 1024  # the most one ranged GET reads
+
+
+def coalesce(packed: Sequence[Planned], gap: int = RUN_GAP, most: int = RUN_MAX) -> list[Run]:
+    """Group packed files into runs: per pack URL, by offset, a run extended while the next
+    file starts at most ``gap`` bytes after it ends and the run stays within ``most``."""
+    by_url: dict[str, list[Planned]] = {}
+    for planned in packed:
+        by_url.setdefault(cast(str, planned.url), []).append(planned)
+    runs: list[Run] = []
+    for url, files in by_url.items():
+        files.sort(key=lambda p: cast(int, p.offset))
+        current: list[Planned] = []
+        start = end = 0
+        for planned in files:
+            first, last = cast(tuple[int, int], planned.span)
+            if current and (first > end + gap or max(end, last) - start > most):
+                runs.append(Run(url, start, end, tuple(current)))
+                current = []
+            if not current:
+                start, end = first, last
+            current.append(planned)
+            end = max(end, last)
+        if current:
+            runs.append(Run(url, start, end, tuple(current)))
+    return runs
 
 
 def planned_pages(
     client: ApiClient, package_id: str, wanted: Sequence[FileEntry], include: Sequence[str]
-) -> Iterator[list[tuple[FileEntry, str | None]]]:
-    """``wanted`` (from the verified manifest) with each file's URL, a plan page at a time:
-    one API request per page of up to 1,000 files, none per file. The plan only says where
-    bytes are: a file it names that the manifest does not (or with another digest), or a file
-    it leaves out, stops the download."""
+) -> Iterator[list[Planned]]:
+    """``wanted`` (from the verified manifest) with where each file is, a plan page at a
+    time: one API request per page of up to 1,000 files, none per file. The plan only says
+    where bytes are: a file it names that the manifest does not (or with another digest), or a
+    file it leaves out, stops the download."""
     by_path = {f.path: f for f in wanted}
     seen = 0
     cursor: str | None = None
     while True:
         plan = client.download_plan(package_id, include, cursor)
-        page: list[tuple[FileEntry, str | None]] = []
+        page: list[Planned] = []
         for item in plan["files"]:
             entry = by_path.get(item.get("path"))
             if entry is None or item.get("digest") != str(entry.digest):
@@ -244,7 +341,10 @@ def planned_pages(
                     " which the verified manifest does not",
                     details={"path": item.get("path")},
                 )
-            page.append((entry, str(item["url"])))
+            offset = item.get("offset")
+            page.append(
+                Planned(entry, str(item["url"]), offset if isinstance(offset, int) else None)
+            )
         seen += len(page)
         yield page
         cursor = plan.get("next_cursor")
@@ -255,6 +355,22 @@ def planned_pages(
             f"the download plan listed {seen} files, the manifest selects {len(wanted)}",
             details={"planned": seen, "selected": len(wanted)},
         )
+
+
+def _fetch_page(pool: ThreadPoolExecutor, downloader: _Downloader, page: list[Planned]) -> int:
+    """Fetch a page's files: whole objects one GET each, packed files a ranged GET per run of
+    neighbours (files already present left out first); returns how many were fetched."""
+    singles = [p for p in page if p.offset is None]
+    packed = [p for p in page if p.offset is not None]
+    missing = [
+        p
+        for p, here in zip(
+            packed, pool.map(lambda p: downloader.present(p.entry), packed), strict=True
+        )
+        if not here
+    ]
+    fetched = sum(pool.map(downloader.fetch, singles))
+    return fetched + sum(pool.map(downloader.fetch_run, coalesce(missing)))
 
 
 def download_package(
@@ -280,10 +396,10 @@ def download_package(
         partial_fd = _open_folder(dest_fd, PARTIAL_DIR, PARTIAL_DIR)
         downloader = _Downloader(client, package_id, dest_fd, partial_fd)
         try:
+            fetched = 0
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                fetched: list[bool] = []
                 for page in planned_pages(client, package_id, wanted, include_globs):
-                    fetched += pool.map(downloader.fetch, page)
+                    fetched += _fetch_page(pool, downloader, page)
         finally:
             os.close(partial_fd)
             # Leftovers only ever live here, never under a final name; a rerun starts afresh.
@@ -295,7 +411,7 @@ def download_package(
         package_id=package_id,
         manifest_digest=str(manifest.digest),
         file_count=len(wanted),
-        downloaded=sum(fetched),
-        already_present=len(fetched) - sum(fetched),
+        downloaded=fetched,
+        already_present=len(wanted) - fetched,
         bytes_received=downloader.received,
     )

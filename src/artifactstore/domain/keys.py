@@ -20,6 +20,12 @@ def blob_key(digest: Digest) -> str:
     return f"blobs/blake3/{digest.hex[:2]}/{digest.hex[2:4]}/{digest.hex}"
 
 
+def pack_key(pack: Digest) -> str:
+    """Where a pack of small blobs lives: ``packs/blake3/<2 hex>/<2 hex>/<64 hex>``, named by
+    the BLAKE3 digest of its bytes (``domain/packs.py``)."""
+    return f"packs/blake3/{pack.hex[:2]}/{pack.hex[2:4]}/{pack.hex}"
+
+
 def manifest_key(digest: Digest) -> str:
     """Manifest key: ``manifests/blake3/<64 hex>.json``."""
     return f"manifests/blake3/{digest.hex}.json"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.packs import PackPlace
 from artifactstore.domain.retention import RetentionClass
 
 # Beyond the longest a draft lives: clocks of different functions, and a day of slack in how
@@ -45,5 +46,6 @@ class SweepCandidate:
     size: int
     expires_at: datetime
     tombstoned: bool = False  # a sweep began deleting it and did not finish
+    place: PackPlace | None = None  # in a pack: the pack goes when its last member does
     # Where the catalog's expiry order has it, opaque: the next page starts after it.
     position: str = field(default="", compare=False)

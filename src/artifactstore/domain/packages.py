@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
+from artifactstore.domain.packs import PackPlace
 from artifactstore.domain.protection import Protection
 
 
@@ -29,6 +30,7 @@ class HeldBlob:
     size: int
     protection: Protection | None
     producers: frozenset[str] = frozenset()
+    place: PackPlace | None = None  # in a pack; None: stored as its own object
 
 
 class BlobStatus(StrEnum):

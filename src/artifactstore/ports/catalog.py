@@ -23,6 +23,7 @@ from artifactstore.domain.packages import (
     PackageRecord,
     Page,
 )
+from artifactstore.domain.packs import PackedBlob
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.schemas import MetadataSchema, StoredSchema
 from artifactstore.domain.tokens import IssuedToken
@@ -282,6 +283,31 @@ class BlobRepository(Protocol):
     ) -> bool:
         """Record a verified blob, how it is kept, and the producer whose upload proved it;
         False when the sweep is deleting it (nothing may rely on it)."""
+        ...
+
+    def record_packed_blobs(
+        self,
+        backend: str,
+        pack: Digest,
+        members: Sequence[PackedBlob],
+        package_id: str,
+        now: datetime,
+        protection: Protection,
+        producer: str,
+    ) -> set[str]:
+        """Record new verified blobs held in ``pack`` (each at its offset, kept as the pack
+        is), each counted among the pack's live members in the same conditional write; returns
+        the hex of those recorded. A member recorded already (held elsewhere, or being swept)
+        is left out and changes nothing: the caller relies on the record there is."""
+        ...
+
+    def release_packed_blob(self, backend: str, pack: Digest, digest: Digest) -> bool:
+        """Take a swept blob out of its pack's live members (idempotent); True when none is
+        left, so the pack may be deleted."""
+        ...
+
+    def forget_pack(self, backend: str, pack: Digest) -> None:
+        """Drop the record of a pack with no live member left (its bytes are deleted)."""
         ...
 
     def add_blob_producer(self, backend: str, digest: Digest, producer: str) -> bool:

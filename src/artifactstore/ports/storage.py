@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.packs import Pack
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 
@@ -127,6 +128,30 @@ class BlobStorage(Protocol):
         how it is now kept. Write-once: a blob already held is kept and protected as in
         ``promote``, so a redelivered or concurrent write is a no-op. ``now`` (the service's
         clock; the real one when None) is when the class's promise of time starts."""
+        ...
+
+    def put_pack(
+        self, pack: Pack, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
+        """Store a pack of verified blobs (one write; ``pack_key``), kept as ``put_blob``
+        keeps a blob. Write-once: content-addressed, so a pack held already is these bytes,
+        and is protected instead."""
+        ...
+
+    def protect_pack(
+        self, pack: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """Keep a pack at least as ``asked``, as ``protect`` keeps a blob: a pack carries the
+        strongest protection any of its blobs was asked for. None when it is not stored."""
+        ...
+
+    def delete_pack(self, pack: Digest) -> bool:
+        """Delete every stored version of a pack (the sweep, once none of its blobs is left);
+        False when there was none; ``blob_locked`` while a lock lasts."""
+        ...
+
+    def pack_url(self, pack: Digest, expires_in: int) -> str:
+        """A short-lived URL that GETs the pack; clients ask it for their blobs' byte ranges."""
         ...
 
     def protect(

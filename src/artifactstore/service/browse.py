@@ -1,7 +1,7 @@
 """What the package browser (``/ui``) reads: filtered listings, file trees and file bytes.
 
 Every byte shown comes from the blob of a verified file, hashed again here before it is shown
-(the same check ``reading.file_download_url`` makes before it hands out a URL).
+(the same check ``reading.file_source`` makes before it hands out a URL).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 
 from artifactstore.domain.digests import Digest, StreamingHasher
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.domain.packages import PackageFile, PackageRecord, PackageState, Page
+from artifactstore.domain.packages import PackageFile, PackageRecord, Page
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.domain.schemas import json_pointer
-from artifactstore.errors import Conflict, IntegrityError
+from artifactstore.errors import IntegrityError
 from artifactstore.service.context import Services
-from artifactstore.service.reading import package_view, require_files_readable
+from artifactstore.service.reading import open_file_bytes, package_view, readable_file
 
 INLINE_LIMIT = 1024 * 1024  # bytes shown inline; bigger files are a download link
 CATALOG_PAGES = 5  # catalog pages read at most to fill one filtered page of the listing
@@ -141,18 +141,12 @@ def read_file(svc: Services, package_id: str, path: str, limit: int = INLINE_LIM
     bytes do not hash to the file's digest.
     """
     record = svc.catalog.get_package(package_id)
-    require_files_readable(svc, record)
-    entry = svc.catalog.get_file(package_id, path)
-    if svc.catalog.get_blob_state(package_id, entry.digest) is None or (
-        record.state is not PackageState.SEALED
-        and not svc.catalog.verified_blobs(record.backend, [entry.digest])
-    ):
-        raise Conflict(f"{path} of package {package_id} is not verified yet", code="not_verified")
+    entry = readable_file(svc, record, path)
     if entry.size > limit:
         return FileBytes(record, entry, None)
     hasher = StreamingHasher()
     chunks: list[bytes] = []
-    with svc.storage(record.backend).open_blob(entry.digest) as stream:
+    with open_file_bytes(svc, record.backend, entry) as stream:
         while len(chunk := stream.read(1 << 20)) > 0:
             hasher.update(chunk)
             chunks.append(chunk)

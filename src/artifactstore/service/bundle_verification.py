@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobStatus, PackageRecord
-from artifactstore.domain.protection import Protection
+from artifactstore.domain.packs import build_pack
 from artifactstore.errors import NotFound, StorageError
 from artifactstore.service.context import Services
 from artifactstore.service.protection import protect_held
@@ -127,13 +127,10 @@ def _check_members(
     if svc.catalog.swept_blobs(record.backend, (d for d in digests if d.hex not in held)):
         raise NotReadyYet("a blob of the bundle is being swept; the bundle waits for the sweep")
     sizes = [size for _, size in members]
-    retention = svc.retention_classes[record.retention_class]
-    storage = svc.storage(record.backend)
     changes: dict[str, tuple[BlobStatus, str | None]] = {}
-    stored: list[tuple[Digest, int, Protection]] = []
+    new: list[tuple[Digest, bytes]] = []
     proved: list[Digest] = []
-    for digest, size, data in zip(digests, sizes, read_members(stream, sizes), strict=True):
-        # The member's bytes live only for this turn: the next one is read after it.
+    for digest, data in zip(digests, read_members(stream, sizes), strict=True):
         seen = Digest.of_bytes(data)
         if seen != digest:
             logger.warning(
@@ -142,32 +139,69 @@ def _check_members(
             changes[digest.hex] = (BlobStatus.REJECTED, str(seen))
             continue
         known = held.get(digest.hex)
-        if known is not None and protect_held(
-            svc, record.backend, record.retention_class, {digest.hex: known.protection}
-        ):
+        if known is None:
+            new.append((digest, data))  # kept until the pack is written: at most the bundle
+        elif protect_held(svc, record.backend, record.retention_class, {digest.hex: known}):
             proved.append(digest)
-        else:  # not held, or gone from storage meanwhile: store it
-            stored.append((digest, size, storage.put_blob(digest, data, retention, svc.clock())))
+        else:  # held, but gone from storage meanwhile: stored again as its own object
+            _store_single(svc, record, digest, data)
         changes[digest.hex] = (BlobStatus.VERIFIED, None)
     # A blob is recorded as held before any package counts it verified.
-    recorded = parallel_map(
-        lambda new: svc.catalog.record_blob(
-            record.backend,
-            new[0],
-            new[1],
-            record.package_id,
-            svc.clock(),
-            new[2],
-            producer=record.producer,
-        ),
-        stored,
-    )
-    if not all(recorded):
-        raise NotReadyYet("a blob of the bundle was swept while it was stored")
+    proved += _store_pack(svc, record, new)
     parallel_map(
         lambda digest: svc.catalog.add_blob_producer(record.backend, digest, record.producer),
-        [d for d in proved if record.producer not in held[d.hex].producers],
+        [d for d in proved if d.hex not in held or record.producer not in held[d.hex].producers],
     )
     moved = svc.catalog.set_blob_statuses(record.package_id, changes)
     verified = sum(changes[h][0] is BlobStatus.VERIFIED for h in moved)
     return verified, len(moved) - verified
+
+
+def _store_pack(
+    svc: Services, record: PackageRecord, new: Sequence[tuple[Digest, bytes]]
+) -> list[Digest]:
+    """Write the members no one held as one pack (one storage write) and record each at its
+    offset; returns those another verifier recorded first, each now kept by that record."""
+    if not new:
+        return []
+    pack = build_pack(new)
+    retention = svc.retention_classes[record.retention_class]
+    kept = svc.storage(record.backend).put_pack(pack, retention, svc.clock())
+    recorded = svc.catalog.record_packed_blobs(
+        record.backend,
+        pack.digest,
+        pack.members,
+        record.package_id,
+        svc.clock(),
+        kept,
+        record.producer,
+    )
+    # A concurrent verifier recorded these first (their bytes in its pack, or its own blob):
+    # that record is where they live; keep it as this class asks. One being swept waits.
+    others = [m.digest for m in pack.members if m.digest.hex not in recorded]
+    held = svc.catalog.held_records(record.backend, others)
+    if len(held) != len(others) or len(
+        protect_held(svc, record.backend, record.retention_class, held)
+    ) != len(others):
+        raise NotReadyYet("a blob of the bundle was swept while it was stored")
+    logger.info(
+        "pack stored",
+        extra={"pack": str(pack.digest), "blobs": len(pack.members), "size": pack.size},
+    )
+    return others
+
+
+def _store_single(svc: Services, record: PackageRecord, digest: Digest, data: bytes) -> None:
+    """Store a member whose recorded blob storage lost as its own object again."""
+    retention = svc.retention_classes[record.retention_class]
+    kept = svc.storage(record.backend).put_blob(digest, data, retention, svc.clock())
+    if not svc.catalog.record_blob(
+        record.backend,
+        digest,
+        len(data),
+        record.package_id,
+        svc.clock(),
+        kept,
+        producer=record.producer,
+    ):
+        raise NotReadyYet("a blob of the bundle was swept while it was stored")

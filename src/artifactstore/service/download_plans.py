@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from artifactstore.domain.cursors import decode_after, encode_after
+from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
+from artifactstore.domain.packs import PackPlace
 from artifactstore.domain.paths import validate_path
 from artifactstore.errors import Conflict, InvalidInput
+from artifactstore.ports.storage import BlobStorage
 from artifactstore.service.context import Services
 from artifactstore.service.reading import require_files_readable
 from artifactstore.service.targets import PAGE_BUDGET, json_size
@@ -55,29 +58,53 @@ def download_plan(
     }
     room = PAGE_BUDGET - json_size(answer) - len(encode_after(_LONGEST_PATH))
     files: list[dict[str, Any]] = answer["files"]
-    urls: dict[str, str] = {}  # one URL per blob, however many files share it
-    scanned = 0
     last: str | None = None
-    for entry in svc.catalog.iter_files(package_id, _decode(cursor)):
-        if len(files) >= max(1, min(limit, PLAN_LIMIT)) or scanned >= SCAN_LIMIT:
+    wanted = max(1, min(limit, PLAN_LIMIT))
+    chosen: list[FileEntry] = []
+    for scanned, entry in enumerate(svc.catalog.iter_files(package_id, _decode(cursor))):
+        if len(chosen) >= wanted or scanned >= SCAN_LIMIT:
             answer["next_cursor"] = encode_after(last) if last is not None else None
             break
-        scanned += 1
-        if globs and not any(fnmatch.fnmatchcase(entry.path, g) for g in globs):
-            last = entry.path
-            continue
-        url = urls.get(entry.digest.hex)
-        if url is None:
-            url = urls[entry.digest.hex] = storage.download_url(entry.digest, URL_TTL)
-        view = {**entry.to_json(), "executable": entry.executable, "url": url}
+        last = entry.path
+        if not globs or any(fnmatch.fnmatchcase(entry.path, g) for g in globs):
+            chosen.append(entry)
+    # One batched read tells which blobs live in packs; one URL per blob or pack.
+    places = {
+        h: held.place
+        for h, held in svc.catalog.held_records(
+            record.backend, {e.digest.hex: e.digest for e in chosen}.values()
+        ).items()
+    }
+    urls: dict[str, str] = {}
+    for index, entry in enumerate(chosen):
+        place = places.get(entry.digest.hex)
+        view = {
+            **entry.to_json(),
+            "executable": entry.executable,
+            "url": _url(storage, urls, entry, place),
+            "offset": None if place is None else place.offset,
+        }
         cost = json_size(view) + 1
         if files and cost > room:
-            answer["next_cursor"] = encode_after(last) if last is not None else None
+            answer["next_cursor"] = encode_after(chosen[index - 1].path)
             break
         files.append(view)
         room -= cost
-        last = entry.path
     return answer
+
+
+def _url(
+    storage: BlobStorage, urls: dict[str, str], entry: FileEntry, place: PackPlace | None
+) -> str:
+    """The blob's URL, or its pack's: each presigned once per page."""
+    name = entry.digest.hex if place is None else f"pack:{place.pack.hex}"
+    if name not in urls:
+        urls[name] = (
+            storage.download_url(entry.digest, URL_TTL)
+            if place is None
+            else storage.pack_url(place.pack, URL_TTL)
+        )
+    return urls[name]
 
 
 _LONGEST_PATH = "x" * 4096

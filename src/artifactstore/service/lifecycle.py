@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
+from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
 from artifactstore.domain.lifecycle import SweepCandidate, sweep_grace
 from artifactstore.domain.packages import BlobStatus
@@ -154,6 +155,21 @@ def sweep_blobs(svc: Services, budget: Budget, figures: RoundFigures) -> None:
                 break
 
 
+def _release_from_pack(svc: Services, backend: str, pack: Digest, digest: Digest) -> bool:
+    """Take a tombstoned blob out of its pack; the pack goes with its last blob. Idempotent:
+    a round that died midway finds the blob still tombstoned and does it again."""
+    if not svc.catalog.release_packed_blob(backend, pack, digest):
+        return True  # its bytes stay in the pack other blobs keep; none is readable as it
+    try:
+        svc.storage(backend).delete_pack(pack)
+    except Conflict as exc:  # a lock none of its blobs recorded: the pack outlives them
+        logger.warning("pack kept by storage", extra={"pack": str(pack), "code": exc.code})
+        return True
+    svc.catalog.forget_pack(backend, pack)
+    logger.info("pack deleted", extra={"pack": str(pack)})
+    return True
+
+
 def _sweep_one(
     svc: Services,
     backend: str,
@@ -169,13 +185,16 @@ def _sweep_one(
         backend, digest, expired_before, now
     ):
         return False
-    try:
-        removed = svc.storage(backend).delete_blob(digest)
-    except Conflict as exc:  # storage keeps it: a lock the catalog did not know
-        svc.catalog.restore_blob(backend, digest, now + RECHECK_LOCKED_AFTER)
-        figures.blobs_kept_locked += 1
-        logger.warning("blob kept by storage", extra={"digest": str(digest), "code": exc.code})
-        return True
+    if candidate.place is not None:
+        removed = _release_from_pack(svc, backend, candidate.place.pack, digest)
+    else:
+        try:
+            removed = svc.storage(backend).delete_blob(digest)
+        except Conflict as exc:  # storage keeps it: a lock the catalog did not know
+            svc.catalog.restore_blob(backend, digest, now + RECHECK_LOCKED_AFTER)
+            figures.blobs_kept_locked += 1
+            logger.warning("blob kept by storage", extra={"digest": str(digest), "code": exc.code})
+            return True
     svc.catalog.forget_blob(backend, digest)
     figures.blobs_deleted += 1
     figures.bytes_reclaimed += candidate.size if removed else 0

@@ -83,23 +83,27 @@ def held_and_protected(
     """Which of ``blobs`` (hex → size) the package may count as held (``usable_held``),
     each now kept as its class asks."""
     usable = usable_held(svc, backend, producer, retention_class, blobs, strict=strict)
-    return protect_held(
-        svc, backend, retention_class, {h: blob.protection for h, blob in usable.items()}
-    )
+    return protect_held(svc, backend, retention_class, usable)
 
 
 def protect_held(
-    svc: Services, backend: str, retention_class: str, held: Mapping[str, Protection | None]
+    svc: Services, backend: str, retention_class: str, held: Mapping[str, HeldBlob]
 ) -> set[str]:
-    """Raise held blobs (hex → recorded protection) to what the class asks; returns those now
-    kept so, leaving out any storage no longer holds and any beyond this call's budget."""
+    """Raise held blobs (hex → record) to what the class asks; returns those now kept so,
+    leaving out any storage no longer holds and any beyond this call's budget.
+
+    A packed blob is kept by its pack: the pack is raised (so it carries the strongest
+    protection of any blob in it), and the blob's record says what it was raised to."""
     asked = Protection.asked(svc.retention_classes[retention_class], svc.clock())
-    todo = sorted(h for h, known in held.items() if needs_upgrade(known, asked))
+    todo = sorted(h for h, blob in held.items() if needs_upgrade(blob.protection, asked))
     storage = svc.storage(backend)
 
     def upgrade(hex_digest: str) -> str | None:
-        known = held[hex_digest]
-        kept = storage.protect(Digest(hex_digest), asked, known)
+        blob = held[hex_digest]
+        if blob.place is None:
+            kept = storage.protect(Digest(hex_digest), asked, blob.protection)
+        else:
+            kept = storage.protect_pack(blob.place.pack, asked, blob.protection)
         if kept is None:
             return None  # gone (expired): the package has to upload it again
         # Recorded only while no sweep is deleting the blob; if one is, it is not held.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import pack_key
+from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageRecord, PackageState
+from artifactstore.domain.packs import PackPlace
 from artifactstore.errors import Conflict, Gone
 from artifactstore.service.context import Services
 from artifactstore.service.targets import RESPONSE_BUDGET, json_size
@@ -76,17 +80,43 @@ def manifest_bytes(svc: Services, package_id: str) -> tuple[bytes, str]:
     return svc.storage(record.backend).get_manifest(digest), record.manifest_digest
 
 
-def file_download_url(svc: Services, package_id: str, path: str) -> str:
-    """A short-lived URL for one file's blob."""
-    record = svc.catalog.get_package(package_id)
+def readable_file(svc: Services, record: PackageRecord, path: str) -> FileEntry:
+    """The package's file at ``path``, once its bytes may be read: 410 ``package_expired``
+    after expiry, 409 ``not_verified`` while its blob is not verified."""
     require_files_readable(svc, record)
-    entry = svc.catalog.get_file(package_id, path)
-    if svc.catalog.get_blob_state(package_id, entry.digest) is None or (
+    entry = svc.catalog.get_file(record.package_id, path)
+    if svc.catalog.get_blob_state(record.package_id, entry.digest) is None or (
         record.state is not PackageState.SEALED
         and not svc.catalog.verified_blobs(record.backend, [entry.digest])
     ):
-        raise Conflict(f"{path} of package {package_id} is not verified yet", code="not_verified")
-    return svc.storage(record.backend).download_url(entry.digest, 300)
+        raise Conflict(
+            f"{path} of package {record.package_id} is not verified yet", code="not_verified"
+        )
+    return entry
+
+
+def file_source(svc: Services, package_id: str, path: str) -> str | bytes:
+    """Where one file's bytes are: a short-lived URL of its blob, or, for a blob held in a
+    pack, the bytes themselves (small: at most ``BUNDLE_MEMBER_MAX``), read from the pack."""
+    record = svc.catalog.get_package(package_id)
+    entry = readable_file(svc, record, path)
+    held = svc.catalog.held_records(record.backend, [entry.digest]).get(entry.digest.hex)
+    if held is None or held.place is None:
+        return svc.storage(record.backend).download_url(entry.digest, 300)
+    return _packed_bytes(svc, record.backend, entry, held.place)
+
+
+def open_file_bytes(svc: Services, backend: str, entry: FileEntry) -> BinaryIO:
+    """A stream of a verified file's bytes: its blob, or its range of the pack holding it."""
+    held = svc.catalog.held_records(backend, [entry.digest]).get(entry.digest.hex)
+    if held is None or held.place is None:
+        return svc.storage(backend).open_blob(entry.digest)
+    return io.BytesIO(_packed_bytes(svc, backend, entry, held.place))
+
+
+def _packed_bytes(svc: Services, backend: str, entry: FileEntry, place: PackPlace) -> bytes:
+    key = pack_key(place.pack)
+    return svc.storage(backend).read_range(key, place.offset, place.offset + entry.size)
 
 
 def package_with_files(

@@ -63,8 +63,7 @@ def verify_upload(
     usable = usable_held(
         svc, backend, record.producer, record.retention_class, {digest.hex: blob.size}
     )
-    known = {h: held.protection for h, held in usable.items()}
-    if known and protect_held(svc, backend, record.retention_class, known):
+    if usable and protect_held(svc, backend, record.retention_class, usable):
         storage.delete_upload(key, version)
         outcome = Outcome.ALREADY_VERIFIED
     else:
@@ -103,6 +102,9 @@ def _hash_and_promote(
         )
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
+    if _held_in_pack(svc, record, blob.digest):
+        storage.delete_upload(key, upload.version)
+        return Outcome.VERIFIED
     retention = svc.retention_classes[record.retention_class]
     # Promotion keeps a blob already stored, so first hold it against the sweep (which leaves
     # a leased blob alone): the upload is dropped only once the bytes it promotes are safe.
@@ -124,3 +126,17 @@ def _hash_and_promote(
     ):
         raise NotReadyYet(f"blob {blob.digest} was swept while it was promoted")
     return Outcome.VERIFIED
+
+
+def _held_in_pack(svc: Services, record: PackageRecord, digest: Digest) -> bool:
+    """Whether the hashed blob is held in a pack, now kept as this package's class asks and
+    proved by its producer: then the pack keeps it, and the upload is not stored again (a
+    blob has one place, the first recorded)."""
+    held = svc.catalog.held_records(record.backend, [digest]).get(digest.hex)
+    if held is None or held.place is None:
+        return False
+    if not protect_held(svc, record.backend, record.retention_class, {digest.hex: held}):
+        raise NotReadyYet(f"blob {digest} is held in a pack being swept; the upload waits")
+    if not svc.catalog.add_blob_producer(record.backend, digest, record.producer):
+        raise NotReadyYet(f"blob {digest} is held in a pack being swept; the upload waits")
+    return True

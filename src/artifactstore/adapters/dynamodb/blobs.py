@@ -16,6 +16,7 @@ from artifactstore.adapters.dynamodb.support import CONDITION_FAILED, error_code
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.lifecycle import SweepCandidate
 from artifactstore.domain.packages import HeldBlob
+from artifactstore.domain.packs import PackPlace
 from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.workers import parallel_map
 
@@ -31,7 +32,7 @@ def expiry_partition(backend: str) -> str:
     return item_key("EXPIRY", "BLOB", backend)
 
 
-def _expiry_sort(when: datetime, hex_digest: str) -> str:
+def expiry_sort(when: datetime, hex_digest: str) -> str:
     return f"{when.isoformat()}#{hex_digest}"
 
 
@@ -53,7 +54,7 @@ class HeldBlobStore:
         held."""
         return {
             item.pk.rsplit("#", 1)[1]: HeldBlob(
-                int(item.size), _protection(item), frozenset(item.producers or ())
+                int(item.size), _protection(item), frozenset(item.producers or ()), _place(item)
             )
             for item in _blob_items(backend, digests)
             if not _tombstoned(item)
@@ -93,7 +94,7 @@ class HeldBlobStore:
             item.expires_at = protection.expires_at
             if protection.expiring and protection.expires_at is not None:
                 item.gsi4pk = expiry_partition(backend)
-                item.gsi4sk = _expiry_sort(protection.expires_at, digest.hex)
+                item.gsi4sk = expiry_sort(protection.expires_at, digest.hex)
         try:
             item.save(condition=BlobModel.pk.does_not_exist())
             return True
@@ -147,7 +148,7 @@ class HeldBlobStore:
         if protection.expires_at is not None:
             later: list[Action] = [BlobModel.expires_at.set(protection.expires_at)]
             if protection.expiring:
-                later.append(BlobModel.gsi4sk.set(_expiry_sort(protection.expires_at, digest.hex)))
+                later.append(BlobModel.gsi4sk.set(expiry_sort(protection.expires_at, digest.hex)))
             moves.append(
                 (
                     later,
@@ -214,6 +215,7 @@ class HeldBlobStore:
                 int(item.size),
                 item.expires_at or before,
                 tombstoned=_tombstoned(item),
+                place=_place(item),
                 position=item.gsi4sk,
             )
             for item in found
@@ -250,7 +252,7 @@ class HeldBlobStore:
             _key(backend, digest),
             [
                 BlobModel.tombstoned_at.remove(),
-                BlobModel.gsi4sk.set(_expiry_sort(until, digest.hex)),
+                BlobModel.gsi4sk.set(expiry_sort(until, digest.hex)),
             ],
             BlobModel.tombstoned_at.exists(),
         )
@@ -289,6 +291,14 @@ def _update(item: BlobModel, actions: list[Action], condition: Condition) -> boo
         if error_code(exc) != CONDITION_FAILED:
             raise
         return False
+
+
+def _place(item: BlobModel) -> PackPlace | None:
+    """Where a packed blob's bytes are; None for a blob stored as its own object."""
+    pack = item.attribute_values.get("pack")
+    if pack is None:
+        return None
+    return PackPlace(Digest(pack), int(item.pack_offset))
 
 
 def _protection(item: BlobModel) -> Protection | None:

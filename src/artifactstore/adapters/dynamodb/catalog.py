@@ -21,6 +21,7 @@ from artifactstore.adapters.dynamodb.bundles import BundleStore
 from artifactstore.adapters.dynamodb.contents import ContentsStore
 from artifactstore.adapters.dynamodb.file_list_store import FileListStore
 from artifactstore.adapters.dynamodb.models import KeyClaimModel, PackageModel, draft_ttl, item_key
+from artifactstore.adapters.dynamodb.packs import PackStore
 from artifactstore.adapters.dynamodb.schemas_tokens import SchemaAndTokenStore
 from artifactstore.adapters.dynamodb.shards import shard_count
 from artifactstore.adapters.dynamodb.support import (
@@ -91,7 +92,9 @@ def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
 
 
-class DynamoCatalog(ContentsStore, HeldBlobStore, FileListStore, BundleStore, SchemaAndTokenStore):
+class DynamoCatalog(
+    ContentsStore, HeldBlobStore, PackStore, FileListStore, BundleStore, SchemaAndTokenStore
+):
     """The catalog on one DynamoDB table; every state change is conditional."""
 
     # -- packages ----------------------------------------------------------------------------

@@ -216,10 +216,25 @@ class BlobModel(_Item):
     # The sweep is deleting it: no one may rely on it from then on (``docs/architecture.md``).
     tombstoned_at = UTCDateTimeAttribute(null=True)
     lease_until = UTCDateTimeAttribute(null=True)  # a verifier relies on it until then
+    # Held in a pack (its digest hex), ``size`` bytes from ``pack_offset``; absent: its own
+    # object. A blob keeps the first place recorded.
+    pack = UnicodeAttribute(null=True)
+    pack_offset = NumberAttribute(null=True)
     # Sparse: ``EXPIRY#BLOB#<backend>`` and ``<expires_at>#<hex>`` while it is expiring.
     gsi4pk = UnicodeAttribute(null=True)
     gsi4sk = UnicodeAttribute(null=True)
     expiry = _BlobExpiry()
+
+
+class PackModel(_Item):
+    """``pk=PACK#<backend>#<pack hex>``, ``sk=PACK``: the blobs a pack still holds for someone.
+
+    ``live`` gains each blob recorded in the pack (in the same transaction as the blob's item)
+    and loses each the sweep deletes; the pack is deleted with its last one.
+    """
+
+    live = UnicodeSetAttribute(null=True)  # DynamoDB drops an empty set: absent is none left
+    created_at = UTCDateTimeAttribute()
 
 
 class TokenModel(_Item):

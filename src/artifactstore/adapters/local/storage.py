@@ -43,11 +43,13 @@ from artifactstore.domain.keys import (
     bundle_key,
     is_upload_key,
     manifest_key,
+    pack_key,
     parse_bundle_key,
     require_bundle_size,
     require_upload_key,
     upload_key,
 )
+from artifactstore.domain.packs import Pack
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, Conflict, InvalidInput, NotFound
@@ -245,8 +247,15 @@ class LocalFilesStorage:
 
     def delete_blob(self, digest: Digest) -> bool:
         """Remove the blob file (a local file has no lock to refuse it); False when absent."""
+        return self._unlink(blob_key(digest))
+
+    def delete_pack(self, pack: Digest) -> bool:
+        """Remove the pack file; False when absent."""
+        return self._unlink(pack_key(pack))
+
+    def _unlink(self, key: str) -> bool:
         try:
-            self.path_for(blob_key(digest)).unlink()
+            self.path_for(key).unlink()
         except FileNotFoundError:
             return False
         return True
@@ -305,7 +314,18 @@ class LocalFilesStorage:
         self, digest: Digest, data: bytes, retention: RetentionClass, now: datetime | None = None
     ) -> Protection:
         """Write verified bytes as the blob once (temp file, fsync, link); held already: kept."""
-        target = self.path_for(blob_key(digest))
+        return self._write_kept(blob_key(digest), data, retention, now)
+
+    def put_pack(
+        self, pack: Pack, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
+        """Write a pack once, as ``put_blob`` a blob."""
+        return self._write_kept(pack_key(pack.digest), pack.data, retention, now)
+
+    def _write_kept(
+        self, key: str, data: bytes, retention: RetentionClass, now: datetime | None
+    ) -> Protection:
+        target = self.path_for(key)
         if not target.exists():
             with local_files.atomic_writer(target) as handle:
                 handle.write(data)
@@ -316,19 +336,34 @@ class LocalFilesStorage:
     ) -> Protection | None:
         """Nothing to change in the file (see ``_kept``), only whether it is there: it is now
         kept as the union of what it was and what is asked."""
-        if not self.has_blob(digest):
+        return self._kept_file(blob_key(digest), asked, known)
+
+    def protect_pack(
+        self, pack: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """As ``protect``, for a pack."""
+        return self._kept_file(pack_key(pack), asked, known)
+
+    def _kept_file(
+        self, key: str, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        if not self.path_for(key).is_file():
             return None
         return _kept(asked) if known is None else known.upgraded(asked)
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A signed GET served by ``/local-storage/{key}``."""
-        key = blob_key(digest)
+        return self._get_url(blob_key(digest), expires_in, f"no blob {digest}", str(digest))
+
+    def pack_url(self, pack: Digest, expires_in: int) -> str:
+        """A signed GET of the pack (ranges of it are served too)."""
+        return self._get_url(pack_key(pack), expires_in, f"no pack {pack}", str(pack))
+
+    def _get_url(self, key: str, expires_in: int, missing: str, digest: str) -> str:
         try:
             size = self.path_for(key).stat().st_size
         except FileNotFoundError:
-            raise NotFound(
-                f"no blob {digest}", code="blob_not_found", details={"digest": str(digest)}
-            ) from None
+            raise NotFound(missing, code="blob_not_found", details={"digest": digest}) from None
         return self.signed_url("GET", key, size, expires_in)
 
     # -- manifests -------------------------------------------------------------------------

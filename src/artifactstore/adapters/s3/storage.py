@@ -39,10 +39,12 @@ from artifactstore.domain.keys import (
     blob_key,
     bundle_key,
     manifest_key,
+    pack_key,
     require_bundle_size,
     require_upload_key,
     upload_key,
 )
+from artifactstore.domain.packs import Pack
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import Conflict, InvalidInput, NotFound
@@ -214,14 +216,20 @@ class S3Storage:
     def delete_blob(self, digest: Digest) -> bool:
         """Delete the blob's versions, current first (``objects.delete_versions``); a version
         under an Object Lock that has not ended is refused (``blob_locked``)."""
-        key = blob_key(digest)
+        return self._delete_kept(blob_key(digest), f"blob {digest}", {"digest": str(digest)})
+
+    def delete_pack(self, pack: Digest) -> bool:
+        """Delete the pack's versions, as ``delete_blob`` does a blob's."""
+        return self._delete_kept(pack_key(pack), f"pack {pack}", {"pack": str(pack)})
+
+    def _delete_kept(self, key: str, what: str, details: dict[str, Any]) -> bool:
         try:
             return delete_versions(self.client, self.bucket, key, MAX_UPLOAD_VERSIONS)
         except ObjectLocked as locked:
             raise Conflict(
-                f"blob {digest} is locked{f' until {locked.until}' if locked.until else ''}",
+                f"{what} is locked{f' until {locked.until}' if locked.until else ''}",
                 code="blob_locked",
-                details={"digest": str(digest), "retain_until": locked.until},
+                details={**details, "retain_until": locked.until},
             ) from locked
 
     def has_blob(self, digest: Digest) -> bool:
@@ -278,10 +286,22 @@ class S3Storage:
     ) -> Protection:
         """One PutObject (write-once, locked and tagged in the same request); a blob held
         already is protected instead, as ``promote`` does."""
+        return self._put_kept(blob_key(digest), data, retention, now, "blob")
+
+    def put_pack(
+        self, pack: Pack, retention: RetentionClass, now: datetime | None = None
+    ) -> Protection:
+        """One PutObject of the whole pack, as ``put_blob`` (content-addressed: a retried
+        verifier's pack is the same object, kept and protected)."""
+        return self._put_kept(pack_key(pack.digest), pack.data, retention, now, "pack")
+
+    def _put_kept(
+        self, key: str, data: bytes, retention: RetentionClass, now: datetime | None, what: str
+    ) -> Protection:
         asked = Protection.asked(retention, now or datetime.now(UTC))
-        if put_once(self.client, self.bucket, blob_key(digest), data, OCTET_STREAM, asked, "blob"):
+        if put_once(self.client, self.bucket, key, data, OCTET_STREAM, asked, what):
             return asked
-        return self.protect(digest, asked, None) or Protection(True)
+        return self._protect_key(key, asked, None) or Protection(True)
 
     def protect(
         self, digest: Digest, asked: Protection, known: Protection | None
@@ -297,7 +317,18 @@ class S3Storage:
         asked (a lock can be extended, never shortened, so its current end must be known), or
         when an expiring class asks and the blob's expiry is not recorded (its creation date).
         """
-        key = blob_key(digest)
+        return self._protect_key(blob_key(digest), asked, known)
+
+    def protect_pack(
+        self, pack: Digest, asked: Protection, known: Protection | None
+    ) -> Protection | None:
+        """Keep a pack at least as ``asked``, with the same requests as ``protect``: a pack
+        carries the strongest protection any of its blobs was asked for."""
+        return self._protect_key(pack_key(pack), asked, known)
+
+    def _protect_key(
+        self, key: str, asked: Protection, known: Protection | None
+    ) -> Protection | None:
         return protect_key(self.client, self.bucket, key, asked, known, self.copy_threshold)
 
     def _copy_to_blob(
@@ -343,8 +374,14 @@ class S3Storage:
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A presigned GET for the blob."""
-        key = blob_key(digest)
-        with mapped(key, "blob"):
+        return self._get_url(blob_key(digest), expires_in, "blob")
+
+    def pack_url(self, pack: Digest, expires_in: int) -> str:
+        """A presigned GET for the pack (clients read their blobs' ranges of it)."""
+        return self._get_url(pack_key(pack), expires_in, "pack")
+
+    def _get_url(self, key: str, expires_in: int, what: str) -> str:
+        with mapped(key, what):
             return self.client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )

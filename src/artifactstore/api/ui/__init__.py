@@ -310,9 +310,12 @@ def file_page(request: Request, package_id: str, path: str) -> Response:
 @router.get("/packages/{package_id}/raw/{path:path}")
 @page
 def raw_file(request: Request, package_id: str, path: str) -> Response:
-    """The file's bytes: 302 to the same short-lived URL the API hands out."""
-    url = reading.file_download_url(services(), package_id, validate_path(path))
-    return RedirectResponse(url, status_code=302)
+    """The file's bytes: 302 to the same short-lived URL the API hands out (a packed file's
+    bytes are answered here, as the API does)."""
+    source = reading.file_source(services(), package_id, validate_path(path))
+    if isinstance(source, bytes):
+        return Response(source, media_type="application/octet-stream")
+    return RedirectResponse(source, status_code=302)
 
 
 @router.get("/diff", response_class=HTMLResponse)

@@ -1,0 +1,64 @@
+"""Packs: small blobs kept together in one immutable object, each at its byte offset.
+
+A verified bundle's members that the backend did not hold yet become one pack: their bytes
+concatenated in bundle order, the pack named by the BLAKE3 digest of those bytes (so a retried
+verifier writes the very same object again). The catalog records each packed blob's place
+(pack, offset; its size is the blob's), and the pack's live members: the sweep deletes a pack
+once none is left (``docs/architecture.md``, "Packs").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from artifactstore.domain.digests import Digest
+
+
+@dataclass(frozen=True, slots=True)
+class PackPlace:
+    """Where a packed blob's bytes are: ``size`` bytes from ``offset`` in pack ``pack``."""
+
+    pack: Digest
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackedBlob:
+    """One member of a pack being written."""
+
+    digest: Digest
+    size: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A pack's bytes and its members, in order."""
+
+    digest: Digest
+    data: bytes
+    members: tuple[PackedBlob, ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes in the pack."""
+        return len(self.data)
+
+
+def build_pack(blobs: Sequence[tuple[Digest, bytes]]) -> Pack:
+    """The pack of ``blobs`` (each digest already checked against its bytes), in order; a
+    digest named twice is packed once."""
+    members: list[PackedBlob] = []
+    pieces: list[bytes] = []
+    seen: set[str] = set()
+    offset = 0
+    for digest, data in blobs:
+        if digest.hex in seen:
+            continue
+        seen.add(digest.hex)
+        members.append(PackedBlob(digest, len(data), offset))
+        pieces.append(data)
+        offset += len(data)
+    data = b"".join(pieces)
+    return Pack(Digest.of_bytes(data), data, tuple(members))
