@@ -95,9 +95,11 @@ def _uvicorn_log_config(path: Path) -> Path:
 
 
 def _log_aws_request(method: str, what: str, status: int) -> None:
-    # S3 writes and published events are worth a line; queue polling and catalog calls are not
+    # S3 writes, reads of packs (a few per download) and published events are worth a line;
+    # queue polling, catalog calls and reads of single blobs are not
     object_write = method in ("PUT", "POST", "DELETE") and what.count("/") >= 2
-    if what.endswith(".PutEvents") or object_write:
+    pack_read = method == "GET" and "/packs/" in what
+    if what.endswith(".PutEvents") or object_write or pack_read:
         log_aws.info("%s %s %d", method, what, status)
     else:
         log_aws.debug("%s %s %d", method, what, status)

@@ -70,3 +70,28 @@ def test_small_files_go_in_bundles_and_the_package_round_trips(
     fetched = stack.cli("download", package_id, dest)
     assert fetched.returncode == 0, fetched.stderr
     assert subprocess.run(["diff", "-r", str(run), str(dest)]).returncode == 0
+
+    # Packed files come with few ranged GETs of their pack and no request per file; a glob
+    # reads only the ranges it needs; a resumed download fetches only what is missing.
+    log_before = stack.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    part = tmp_path / "part"
+    picked = stack.cli("download", package_id, part, "--include", "cases/case-00*.log")
+    assert picked.returncode == 0, picked.stderr
+    assert sorted(p.name for p in (part / "cases").iterdir()) == [
+        f"case-{n:03d}.log" for n in range(10)
+    ]
+    new_lines = stack.log.read_text(encoding="utf-8", errors="replace").splitlines()
+    new_lines = new_lines[len(log_before) :]
+    pack_gets = [line for line in new_lines if "GET" in line and "packs/blake3/" in line]
+    assert 1 <= len(pack_gets) <= 2, pack_gets
+    assert not [line for line in new_lines if f"/packages/{package_id}/files/" in line]
+
+    # Resumed: the files already right are kept, only the missing ones are read again.
+    for name in ("case-003.log", "case-007.log"):
+        (part / "cases" / name).unlink()
+    (part / "cases" / "case-005.log").write_bytes(b"tampered")
+    resumed = stack.cli("download", package_id, part, "--include", "cases/case-00*.log")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(3 downloaded, 7 already present)" in resumed.stderr
+    for name in ("case-003.log", "case-005.log", "case-007.log"):
+        assert (part / "cases" / name).read_bytes() == (run / "cases" / name).read_bytes()
