@@ -5,7 +5,7 @@ blob. Both backends; maintenance rounds on a moved clock, as in ``test_lifecycle
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
