@@ -1,8 +1,10 @@
-"""The verifier's bundle branch: split one upload into its member blobs, check and store each.
+"""The verifier's bundle branch: split one upload into its member blobs, check each, and store
+the good ones no package held yet as one pack (``domain/packs.py``).
 
 A bundle's bytes are its members' bytes concatenated in the order the catalog lists them. It is
-read member by member (exactly each member's size), so the verifier holds one member's bytes
-(at most ``BUNDLE_MEMBER_MAX``) at a time, whatever the bundle's size.
+read member by member (exactly each member's size, nothing read ahead); the members kept for
+the pack are held until it is written, so the verifier holds at most about twice the bundle's
+size (``BUNDLE_MAX_BYTES``, 64 MiB) while the pack is joined.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def verify_bundle(
     svc: Services, backend: str, key: str, version: str | None, package_id: str, bundle_id: str
 ) -> Verification:
     """Verify ``version`` of the bundle at ``key``: every member checked and, when it matches,
-    stored as its blob; then that version is deleted and the package may seal.
+    held (the new ones in one pack); then that version is deleted and the package may seal.
 
     Idempotent: a redelivered notification finds the version gone (IGNORED); a retried one
     (the Lambda failed midway) finds members stored and counted already, and counts nothing

@@ -1,0 +1,85 @@
+"""Server work per package of small files is bounded (issue 17.4): the verifier's storage
+writes grow with the bundles, not the files, and its catalog writes with files/1,000 and
+blobs/64, whatever the file count. Counted on the S3 route, as the clients send them."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from typing import cast
+
+import pytest
+
+from artifactstore.adapters.s3.storage import S3Storage
+from tests.integration.conftest import Configured
+from tests.integration.dynamodb_calls import DynamoCalls, catalog_client
+from tests.integration.flow import AUTH, Harness, digest_of
+from tests.integration.s3_calls import S3Calls
+
+pytestmark = pytest.mark.integration
+
+FILES = 3000
+S3_WRITES = {
+    "PutObject",
+    "CopyObject",
+    "DeleteObject",
+    "DeleteObjects",
+    "PutObjectRetention",
+    "PutObjectTagging",
+    "DeleteObjectTagging",
+    "CompleteMultipartUpload",
+}
+DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def test_a_package_of_small_files_costs_writes_per_bundle_not_per_file(cfg: Configured) -> None:
+    h = Harness.start(cfg)
+    h.notifications()  # what earlier tests on this worker left on the shared queue
+    files = {f"cases/{i:05d}.log": f"{i} {uuid.uuid4()}".encode() * 8 for i in range(FILES)}
+    by_digest = {digest_of(d): d for d in files.values()}
+    key = str(uuid.uuid4())
+    created = h.create(key, files, bundle_below=1 << 20)
+    assert created.status_code == 201, created.text
+    package_id = created.json()["package_id"]
+    # Every blob is missing and small: all travel in bundles, in digest order as the API
+    # pages them (the first page is in the answer).
+    missing = sorted(by_digest)
+    first_page = [d["digest"] for d in created.json()["bundle_blobs"]]
+    assert first_page == missing[: len(first_page)] and created.json()["upload_targets"] == []
+    bundles = 0
+    for start in range(0, len(missing), 1000):
+        asked = h.client.post(
+            f"/packages/{package_id}/bundles",
+            json={"blobs": missing[start : start + 1000]},
+            headers=AUTH,
+        )
+        assert asked.status_code == 201, asked.text
+        answer = asked.json()
+        h.upload(answer["upload_target"], b"".join(by_digest[d] for d in answer["blobs"]))
+        bundles += 1
+
+    s3 = S3Calls(cast(S3Storage, cfg.svc.storage("s3")))
+    dynamodb = DynamoCalls(catalog_client(cfg.svc.catalog))
+    try:
+        assert h.pump() == bundles
+        sealed = h.client.post(f"/packages/{package_id}/finalize", headers=AUTH)
+        assert sealed.status_code == 200, sealed.text
+    finally:
+        s3.close()
+        dynamodb.close()
+    s3_writes = Counter(n for n in s3.take() if n in S3_WRITES)
+    catalog_writes = Counter(c.operation for c in dynamodb.calls if c.operation in DYNAMODB_WRITES)
+    print(f"{FILES} files, {bundles} bundles: S3 {dict(s3_writes)}, catalog {dict(catalog_writes)}")
+    # Per bundle: its pack written once, the bundle deleted; then the manifest.
+    assert s3_writes == Counter({"PutObject": bundles + 1, "DeleteObject": bundles})
+    # Blob items: one transaction per 99 new blobs; statuses: one transaction per bucket a
+    # bundle touches (a bundle's members are consecutive digests: about 1,000/64 buckets);
+    # sealing: a few writes per 1,000-file chunk.
+    bound = (
+        math.ceil(FILES / 99)
+        + bundles * (math.ceil(1000 / 64) + 2)
+        + 3 * math.ceil(FILES / 1000)
+        + 10
+    )
+    assert sum(catalog_writes.values()) <= bound, catalog_writes
