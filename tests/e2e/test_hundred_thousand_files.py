@@ -40,3 +40,11 @@ def test_a_hundred_thousand_file_run_seals_with_the_offline_digest(
     again = stack.cli("guide-board", "ingest", run, "--schema", SCHEMA, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout) == {**result, "reused_existing": True}
+
+    # Back through download plans: 100 pages, the 51 blobs read by range from their one pack.
+    dest = tmp_path / "dest"
+    fetched = stack.cli("download", result["package_id"], dest, timeout=900)
+    assert fetched.returncode == 0, fetched.stderr[-3000:]
+    assert f"{FILES} files in {dest} ({FILES} downloaded, 0 already present)" in fetched.stderr
+    assert (dest / "cases" / "099" / "case-99998.txt").read_bytes() == bodies[99998 % DISTINCT]
+    assert sum(1 for p in dest.rglob("*") if p.is_file()) == FILES
