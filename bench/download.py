@@ -1,5 +1,5 @@
-"""Downloading a package of many small files: ``artifactstore download`` against ``aws s3 sync``
-and ``s5cmd sync`` of the same files from the same moto server (issue 17).
+"""Downloading a package: ``artifactstore download`` against ``aws s3 sync`` and ``s5cmd sync``
+of the same files from the same moto server (issue 17): many small files, or one 1 GiB file.
 
 The package is ingested once (S3 route); the peers' copy of the same directory is synced to
 their own bucket once. Each round downloads into a fresh empty folder; the order flips every
@@ -29,7 +29,7 @@ from bench.common import (
     say,
     timed,
 )
-from bench.data import small_files_run
+from bench.data import big_file, small_files_run, write_run_json
 from bench.stack import FAKE_AWS, BenchStack
 
 PEER_BUCKET = "bench-download-peers"
@@ -45,8 +45,40 @@ def _api_requests(stack: BenchStack, since: int, package_id: str) -> int:
 def small_files(
     stack: BenchStack, rounds: int, count: int = 1500, size: int = 4096
 ) -> list[Result]:
-    """``count`` files of ``size`` bytes, downloaded by us and by each peer."""
-    label = f"{count:,} x {size // 1024} KiB files"
+    """``count`` files of ``size`` bytes, downloaded by us and by each peer; the goal is half
+    s5cmd's time and at most aws's."""
+    return _download(
+        stack,
+        rounds,
+        f"{count:,} x {size // 1024} KiB files",
+        lambda run: small_files_run(run, f"bench-{uuid.uuid4()}", count, size),
+        {"s5cmd": 0.5, "aws s3 sync": 1.0},
+        f"({count:,} files)",
+    )
+
+
+def one_big_file(stack: BenchStack, rounds: int, size: int = 1 << 30) -> list[Result]:
+    """One file of ``size`` bytes (1 GiB), downloaded by us and by each peer; the goal is at
+    most aws's time."""
+
+    def build(run: Path) -> Path:
+        write_run_json(run, f"bench-{uuid.uuid4()}")
+        big_file(run / "big.bin", size, seed=uuid.uuid4().int & 0xFFFF_FFFF)
+        return run
+
+    return _download(
+        stack, rounds, f"one {size >> 30} GiB file", build, {"aws s3 sync": 1.0}, "(2 files)"
+    )
+
+
+def _download(
+    stack: BenchStack,
+    rounds: int,
+    label: str,
+    build: Callable[[Path], Path],
+    goals: dict[str, float],
+    files_note: str,
+) -> list[Result]:
     aws = ensure_aws_cli()
     s5cmd = ensure_s5cmd()
     stack.s3().create_bucket(Bucket=PEER_BUCKET)
@@ -54,7 +86,7 @@ def small_files(
     ours_env = bench_env(stack.env)
     with tempfile.TemporaryDirectory(prefix="artifactstore-bench-") as tmp:
         root = Path(tmp)
-        run = small_files_run(root / "run", f"bench-{uuid.uuid4()}", count, size)
+        run = build(root / "run")
         say(f"download {label}: ingest once, and sync the peers' copy once")
         done = subprocess.run(
             [*map(str, CLI), "guide-board", "ingest", str(run), "--schema", str(SCHEMA)],
@@ -103,17 +135,16 @@ def small_files(
     ours_median = median(times["ours"])
     results = []
     for peer in (p for p in runs if p != "ours"):
-        goal = "<= 0.5x" if peer == "s5cmd" else "<= 1.0x"
-        factor = 0.5 if peer == "s5cmd" else 1.0
+        factor = goals.get(peer)
         results.append(
             Result(
                 f"download, {label}",
                 peer,
                 ours_median,
                 median(times[peer]),
-                goal,
-                ours_median <= factor * median(times[peer]),
-                note=f"{requests} API requests per download ({count:,} files)",
+                "(none)" if factor is None else f"<= {factor}x",
+                factor is None or ours_median <= factor * median(times[peer]),
+                note=f"{requests} API requests per download {files_note}",
                 samples=times,
             )
         )

@@ -21,7 +21,16 @@ from bench import api, download, hashing, ingest, startup, verifier
 from bench.common import HEADER, Result, ensure_aws_cli, ensure_b3sum, machine, say
 from bench.stack import running_stack
 
-GROUPS = ("startup", "hash", "api", "verifier", "ingest-big", "ingest-small", "download-small")
+GROUPS = (
+    "startup",
+    "hash",
+    "api",
+    "verifier",
+    "ingest-big",
+    "ingest-small",
+    "download-small",
+    "download-big",
+)
 
 
 def run_group(group: str, rounds: int, small_files: int) -> list[Result]:
@@ -41,7 +50,10 @@ def run_group(group: str, rounds: int, small_files: int) -> list[Result]:
             return ingest.one_big_file(stack, rounds)
     if group == "download-small":
         with running_stack() as stack:
-            return download.small_files(stack, rounds)
+            return download.small_files(stack, rounds, count=small_files)
+    if group == "download-big":
+        with running_stack() as stack:
+            return download.one_big_file(stack, rounds)
     with running_stack() as stack:
         return ingest.small_files(stack, rounds, count=small_files)
 
@@ -52,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS))
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument(
-        "--small-files", type=int, default=500, help="files in the small run (the issue: 5000)"
+        "--small-files",
+        type=int,
+        default=1500,
+        help="files in the small runs (the issue: 1,500 and 10,000)",
     )
     parser.add_argument("--json", type=Path, help="also write every sample here")
     args = parser.parse_args(argv)
