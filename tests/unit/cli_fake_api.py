@@ -75,6 +75,11 @@ class FakeApi:
     signing_keys: list[dict[str, Any]] = field(default_factory=list)  # GET /signing-keys
     plan_page: int = 1000  # files per download-plan page
     plan_lies: dict[str, str] = field(default_factory=dict)  # path -> digest a plan claims
+    # Plans place every file in one pack per package (its distinct blobs in digest order),
+    # read by range; how storage answers a range can be made wrong.
+    packed: bool = False
+    range_answer: str = "right"  # right | whole (Range ignored) | longer (206 with extra bytes)
+    pack_tamper: int | None = None  # flip this byte of the pack as served
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transport(self) -> httpx.MockTransport:
@@ -390,16 +395,44 @@ class FakeApi:
         ]
         page = chosen[: self.plan_page]
         base = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        offsets = self._pack_offsets(package_id) if self.packed else {}
         views = [
             {
                 **f.to_json(),
                 "digest": self.plan_lies.get(f.path, str(f.digest)),
-                "url": f"{base}/_storage/blob/{f.digest.hex}",
+                "url": f"{base}/_storage/pack/{package_id}"
+                if self.packed
+                else f"{base}/_storage/blob/{f.digest.hex}",
+                "offset": offsets.get(f.digest.hex),
             }
             for f in page
         ]
         more = len(chosen) > len(page)
         return _json(200, {"files": views, "next_cursor": page[-1].path if more else None})
+
+    def _pack_offsets(self, package_id: str) -> dict[str, int]:
+        offsets: dict[str, int] = {}
+        at = 0
+        for hex_digest in sorted({f.digest.hex for f in self.packages[package_id].manifest.files}):
+            offsets[hex_digest] = at
+            at += len(self.blobs["blake3:" + hex_digest])
+        return offsets
+
+    def _pack(self, package_id: str) -> bytes:
+        data = bytearray()
+        for hex_digest in self._pack_offsets(package_id):
+            data += self.blobs["blake3:" + hex_digest]
+        if self.pack_tamper is not None:
+            data[self.pack_tamper] ^= 0xFF
+        return bytes(data)
+
+    def _ranged(self, request: httpx.Request, data: bytes) -> httpx.Response:
+        match = re.fullmatch(r"bytes=(\d+)-(\d+)", request.headers.get("range", ""))
+        if match is None or self.range_answer == "whole":
+            return httpx.Response(200, content=data)
+        start, last = int(match[1]), int(match[2])
+        extra = b"x" * 4096 if self.range_answer == "longer" else b""
+        return httpx.Response(206, content=data[start : last + 1] + extra)
 
     def _file(self, _request: httpx.Request, package_id: str, path: str) -> httpx.Response:
         entry = next(f for f in self.packages[package_id].manifest.files if f.path == path)
@@ -411,6 +444,8 @@ class FakeApi:
         parts = path.split("/")[2:]
         if request.method == "GET" and parts[0] == "blob":
             return httpx.Response(200, content=self.blobs["blake3:" + parts[1]])
+        if request.method == "GET" and parts[0] == "pack":
+            return self._ranged(request, self._pack(parts[1]))
         with self.lock:
             if self.put_budget is not None:
                 if self.put_budget <= 0:

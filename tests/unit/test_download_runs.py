@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from artifactstore.client.download import Planned, coalesce
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from artifactstore.client.download import Planned, coalesce, download_package
+from artifactstore.client.ingest import ingest_run
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
+from artifactstore.errors import IntegrityError
+from tests.unit.cli_fake_api import FakeApi
+from tests.unit.test_cli_client_flows import SCHEMA, client_for, make_run
 
 
 def planned(path: str, url: str, offset: int, size: int) -> Planned:
@@ -43,3 +52,49 @@ def test_a_run_never_passes_its_size_and_one_blob_at_two_paths_is_read_once() ->
     assert [(r.start, r.end) for r in runs] == [(0, 400), (400, 800), (800, 1000)]
     assert sum(len(r.files) for r in runs) == 11
     assert [p.entry.path for p in runs[0].files] == ["f0", "f1", "f2", "f3", "again"]
+
+
+# -- over HTTP: the fake API's plans place every file in one pack, read by range ------------
+
+
+def _stored(tmp_path: Path, **fake: Any) -> tuple[FakeApi, str, Path]:
+    api = FakeApi(packed=True, **fake)
+    run = make_run(tmp_path / "run")
+    with client_for(api) as client:
+        package_id = ingest_run(client, run, SCHEMA, environ={}).package_id
+    return api, package_id, run
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_packed_package_downloads_with_one_ranged_get_per_run(tmp_path: Path) -> None:
+    api, package_id, run = _stored(tmp_path)
+    api.requests.clear()
+    with client_for(api) as client:
+        result = download_package(client, package_id, tmp_path / "dest")
+    assert _files(tmp_path / "dest") == _files(run)
+    assert result.downloaded == result.file_count == len(_files(run))
+    storage = [r for r in api.requests if r[1].startswith("/_storage/")]
+    assert storage == [("GET", f"/_storage/pack/{package_id}")]  # one run: all neighbours
+
+
+@pytest.mark.parametrize(
+    ("fake", "message"),
+    [
+        ({"range_answer": "whole"}, "storage answered the whole object, not bytes 0.."),
+        ({"range_answer": "longer"}, "storage sent more than "),
+        ({"pack_tamper": 0}, "received"),
+    ],
+    ids=["range-ignored", "longer-than-the-range", "tampered-byte"],
+)
+def test_wrong_ranges_and_wrong_bytes_stop_the_download_and_write_nothing(
+    tmp_path: Path, fake: dict[str, Any], message: str
+) -> None:
+    api, package_id, _ = _stored(tmp_path, **fake)
+    dest = tmp_path / "dest"
+    with client_for(api) as client, pytest.raises(IntegrityError) as refused:
+        download_package(client, package_id, dest)
+    assert message in refused.value.message
+    assert _files(dest) == {}

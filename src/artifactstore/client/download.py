@@ -230,29 +230,44 @@ class _Downloader:
         )
         return True
 
-    def fetch_run(self, run: Run) -> int:
-        """Read one run of neighbouring packed files with a single ranged GET, check each
-        file's digest and place it; returns how many files were fetched. A URL storage
-        refuses (expired) falls back to the API, a file at a time."""
+    def read_run(self, run: Run) -> list[tuple[Planned, bytes]] | None:
+        """Read one run of neighbouring packed files with a single ranged GET and check each
+        file's digest; None when storage refuses the URL (it expired). Storage sending more
+        or fewer bytes than the range is an integrity error; nothing past the range is read."""
+        size = run.end - run.start
+        pieces: list[bytes] = []
+        received = 0
         try:
             with self.client.open_url(run.url, (run.start, run.end)) as response:
-                body = response.read()
+                for chunk in response.iter_bytes(CHUNK):
+                    received += len(chunk)
+                    if received > size:
+                        break
+                    pieces.append(chunk)
         except AuthError:
-            return sum(self.fetch(Planned(p.entry)) for p in run.files)
-        if len(body) != run.end - run.start:
+            return None
+        if received != size:
+            sent = f"more than {size}" if received > size else str(received)
             raise IntegrityError(
-                f"storage sent {len(body)} bytes for a range of {run.end - run.start}",
+                f"storage sent {sent} bytes for a range of {size}",
                 details={"url": run.url.split("?")[0]},
             )
-        self._count(len(body))
+        self._count(size)
+        body = b"".join(pieces)
+        checked = []
         for planned in run.files:
             start = cast(int, planned.offset) - run.start
             data = body[start : start + planned.entry.size]
             hasher = StreamingHasher()
             hasher.update(data)
             _check(planned.entry, hasher)
-            self._place(planned.entry, _writer(data))
-        return len(run.files)
+            checked.append((planned, data))
+        return checked
+
+    def place(self, item: tuple[Planned, bytes]) -> None:
+        """Write one checked file's bytes under its final name."""
+        planned, data = item
+        self._place(planned.entry, _writer(data))
 
     def _place(self, entry: FileEntry, write: Callable[[BinaryIO], object]) -> None:
         """Write a file through a fresh temporary, then rename it to its final name."""
@@ -293,6 +308,7 @@ class Run:
 
 RUN_GAP = 256 * 1024  # bytes between two wanted files read and dropped rather than a new GET
 RUN_MAX = 16 * 1024 * 1024  # the most one ranged GET reads
+RUNS_AT_ONCE = 8  # runs read at once: at most 128 MiB of bodies held
 
 
 def coalesce(packed: Sequence[Planned], gap: int = RUN_GAP, most: int = RUN_MAX) -> list[Run]:
@@ -370,7 +386,17 @@ def _fetch_page(pool: ThreadPoolExecutor, downloader: _Downloader, page: list[Pl
         if not here
     ]
     fetched = sum(pool.map(downloader.fetch, singles))
-    return fetched + sum(pool.map(downloader.fetch_run, coalesce(missing)))
+    runs = coalesce(missing)
+    # A few runs at a time: their bodies (up to RUN_MAX each) are held until placed.
+    for first in range(0, len(runs), RUNS_AT_ONCE):
+        batch = runs[first : first + RUNS_AT_ONCE]
+        for run, checked in zip(batch, pool.map(downloader.read_run, batch), strict=True):
+            if checked is None:  # the URL expired: through the API, a file at a time
+                fetched += sum(pool.map(downloader.fetch, [Planned(p.entry) for p in run.files]))
+                continue
+            list(pool.map(downloader.place, checked))
+            fetched += len(checked)
+    return fetched
 
 
 def download_package(
