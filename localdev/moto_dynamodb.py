@@ -7,6 +7,11 @@ other threads made meanwhile. DynamoDB does neither: a transaction is atomic and
 other writes. Here a transaction backs up only the items it changes, restores only those, and
 runs under one lock that every DynamoDB write takes, so no write interleaves with it.
 
+Its queries on a table's own key read (and sort) every item of the table to find one
+partition's, so each query slows down as the catalog grows: 20,000 items made a page of upload
+targets take 45 s. Here a query on the table's key reads only its partition; queries on an
+index are left as moto does them.
+
 This patches the emulator (moto) in the local stack and the tests; nothing under ``src/``.
 Before patching, :func:`install` probes unpatched moto for the bug (``PROBES``) and warns when
 it is fixed.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -30,11 +36,16 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 from localdev.motoserver import Probe, check_patches
 
 _WRITES = threading.RLock()
 _MOTO_TRANSACT_WRITE_ITEMS = DynamoDBBackend.transact_write_items  # moto's own, for the probe
+_MOTO_QUERY = Table.query
+_MOTO_ALL_ITEMS = Table.all_items
+_QUERY_INDEX_ARG = list(inspect.signature(Table.query).parameters).index("index_name")
+_PARTITION = threading.local()  # the (table, hash key) a base-table query on this thread reads
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 F = TypeVar("F", bound=Callable[..., Any])
 Backup = tuple[str, Any, Any, Any]  # table name, hash value, range value, item (None: absent)
@@ -201,7 +212,82 @@ def cancelled_transaction_undoes_other_writes() -> bool:
     raise RuntimeError("a transaction whose condition failed was not cancelled")
 
 
-PROBES: dict[str, Probe] = {"transact_write_items": cancelled_transaction_undoes_other_writes}
+def _all_items(self: Table) -> Any:
+    """The table's items, or only one partition's while a base-table query reads it."""
+    reading = getattr(_PARTITION, "query", None)
+    if reading is not None and reading[0] is self:
+        partition = self.items.get(reading[1])
+        return list(partition.values()) if partition else []
+    return _MOTO_ALL_ITEMS(self)
+
+
+def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    """moto's query, reading one partition when it queries the table's own key."""
+    index = args[_QUERY_INDEX_ARG - 2] if len(args) > _QUERY_INDEX_ARG - 2 else None
+    index = kwargs.get("index_name", index)
+    if index or not self.range_key_attr or hash_key is None:
+        return _MOTO_QUERY(self, hash_key, *args, **kwargs)
+    _PARTITION.query = (self, hash_key)
+    try:
+        return _MOTO_QUERY(self, hash_key, *args, **kwargs)
+    finally:
+        _PARTITION.query = None
+
+
+def a_query_reads_the_whole_table() -> bool:
+    """A query on the table's key walks every item of the table, not its partition's."""
+    backend = DynamoDBBackend("us-east-1", "999999999999")
+    backend.create_table(
+        name="probe",
+        schema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        throughput=None,
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    table = backend.tables["probe"]
+    for pk in ("wanted", "other"):
+        table.put_item({"pk": {"S": pk}, "sk": {"S": "1"}})
+    walked: list[int] = []
+
+    def counting(self: Table) -> Any:
+        found = _MOTO_ALL_ITEMS(self)
+        walked.append(len(found))
+        return found
+
+    Table.all_items = counting  # type: ignore[method-assign]
+    try:
+        backend.query(
+            "probe",
+            {"pk": {"S": "wanted"}},
+            range_comparison=None,
+            range_value_dicts=[],
+            limit=None,  # type: ignore[arg-type]
+            exclusive_start_key=None,  # type: ignore[arg-type]
+            scan_index_forward=True,
+            projection_expressions=None,
+        )
+    finally:
+        Table.all_items = _MOTO_ALL_ITEMS  # type: ignore[method-assign]
+    return 2 in walked
+
+
+PROBES: dict[str, Probe] = {
+    "transact_write_items": cancelled_transaction_undoes_other_writes,
+    "query_partition": a_query_reads_the_whole_table,
+}
 
 
 def install() -> None:
@@ -212,4 +298,6 @@ def install() -> None:
     for name in ("put_item", "update_item", "delete_item"):
         setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    Table.query = _query  # type: ignore[method-assign]
+    Table.all_items = _all_items  # type: ignore[method-assign]
     DynamoDBBackend._artifactstore_patched = True  # type: ignore[attr-defined]
