@@ -26,7 +26,7 @@ def blob(label: object, size: int = 10) -> tuple[Digest, bytes]:
 
 
 def test_packed_blobs_are_held_at_their_place_and_counted_live(catalog: Catalog) -> None:
-    pack = build_pack([blob(i, 10 + i) for i in range(3)])
+    pack = build_pack("p/b", [blob(i, 10 + i) for i in range(3)])
     assert [m.offset for m in pack.members] == [0, 10, 21]
     pid = str(uuid.uuid4())
     recorded = catalog.record_packed_blobs("s3", pack.digest, pack.members, pid, T0, KEPT, "p1")
@@ -55,7 +55,7 @@ def test_a_blob_held_already_keeps_its_first_place(catalog: Catalog) -> None:
     (single, single_data), (other, other_data) = blob("single"), blob("other")
     pid = str(uuid.uuid4())
     assert catalog.record_blob("s3", single, len(single_data), pid, T0, KEPT, "p1")
-    pack = build_pack([(single, single_data), (other, other_data)])
+    pack = build_pack("p/b", [(single, single_data), (other, other_data)])
     recorded = catalog.record_packed_blobs("s3", pack.digest, pack.members, pid, T0, EXPIRING, "p2")
     assert recorded == {other.hex}
     held = catalog.held_records("s3", [single, other])
@@ -66,7 +66,7 @@ def test_a_blob_held_already_keeps_its_first_place(catalog: Catalog) -> None:
 
 
 def test_a_swept_packed_blob_is_a_candidate_with_its_place(catalog: Catalog) -> None:
-    pack = build_pack([blob("gone"), blob("stays")])
+    pack = build_pack("p/b", [blob("gone"), blob("stays")])
     gone, stays = pack.members
     pid = str(uuid.uuid4())
     catalog.record_packed_blobs("s3", pack.digest, [gone], pid, T0, EXPIRING, "p1")
@@ -86,7 +86,7 @@ def test_a_swept_packed_blob_is_a_candidate_with_its_place(catalog: Catalog) -> 
 
 def test_racing_verifiers_record_each_blob_in_one_pack_only(catalog: Catalog) -> None:
     blobs = [blob(i) for i in range(150)]  # more than one transaction's worth
-    packs = [build_pack(blobs[:120]), build_pack(blobs[30:])]
+    packs = [build_pack("p/1", blobs[:120]), build_pack("p/2", blobs[30:])]
     pid = str(uuid.uuid4())
 
     def record(index: int) -> set[str]:
@@ -117,7 +117,7 @@ def test_racing_verifiers_record_each_blob_in_one_pack_only(catalog: Catalog) ->
 
 
 def test_packed_members_need_not_be_in_one_write(catalog: Catalog) -> None:
-    pack = build_pack([blob(i) for i in range(250)])
+    pack = build_pack("p/b", [blob(i) for i in range(250)])
     members: list[PackedBlob] = list(pack.members)
     recorded = catalog.record_packed_blobs(
         "s3", pack.digest, members, str(uuid.uuid4()), T0, KEPT, "p"

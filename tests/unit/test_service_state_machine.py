@@ -525,8 +525,6 @@ class ServiceMachine(RuleBasedStateMachine):
         storage = self.fx.storage
         for hex_digest, data in storage.blobs.items():
             assert Digest.of_bytes(data).hex == hex_digest
-        for hex_digest, data in storage.packs.items():
-            assert Digest.of_bytes(data).hex == hex_digest
         for hex_digest, held in self.catalog.held_records(BACKEND, DIGESTS).items():
             data = _stored_bytes(storage, hex_digest, held)
             assert Digest.of_bytes(data).hex == hex_digest

@@ -21,8 +21,8 @@ def blob_key(digest: Digest) -> str:
 
 
 def pack_key(pack: Digest) -> str:
-    """Where a pack of small blobs lives: ``packs/blake3/<2 hex>/<2 hex>/<64 hex>``, named by
-    the BLAKE3 digest of its bytes (``domain/packs.py``)."""
+    """Where a pack of small blobs lives: ``packs/blake3/<2 hex>/<2 hex>/<64 hex>``, by its
+    name (``domain/packs.pack_name``)."""
     return f"packs/blake3/{pack.hex[:2]}/{pack.hex[2:4]}/{pack.hex}"
 
 

@@ -1,10 +1,12 @@
 """Packs: small blobs kept together in one immutable object, each at its byte offset.
 
 A verified bundle's members that the backend did not hold yet become one pack: their bytes
-concatenated in bundle order, the pack named by the BLAKE3 digest of those bytes (so a retried
-verifier writes the very same object again). The catalog records each packed blob's place
-(pack, offset; its size is the blob's), and the pack's live members: the sweep deletes a pack
-once none is left (``docs/architecture.md``, "Packs").
+concatenated in bundle order. The pack is named by a BLAKE3 digest over its package, its bundle
+and its bytes: a retried verifier of that bundle writes the very same object again, and no
+other bundle ever names it, so a pack the sweep is deleting is never written anew under its
+name. The catalog records each packed blob's place (pack, offset; its size is the blob's), and
+the pack's live members: the sweep deletes a pack once none is left (``docs/architecture.md``,
+"Packs").
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ class PackedBlob:
 
 @dataclass(frozen=True, slots=True)
 class Pack:
-    """A pack's bytes and its members, in order."""
+    """A pack's name, bytes and members, in order."""
 
-    digest: Digest
+    digest: Digest  # its name (``pack_name``), not the digest of its bytes
     data: bytes
     members: tuple[PackedBlob, ...]
 
@@ -46,9 +48,14 @@ class Pack:
         return len(self.data)
 
 
-def build_pack(blobs: Sequence[tuple[Digest, bytes]]) -> Pack:
-    """The pack of ``blobs`` (each digest already checked against its bytes), in order; a
-    digest named twice is packed once."""
+def pack_name(scope: str, data: bytes) -> Digest:
+    """The name of a pack of ``data`` made for ``scope`` (``<package id>/<bundle id>``)."""
+    return Digest.of_bytes(b"artifactstore pack\0" + scope.encode() + b"\0" + data)
+
+
+def build_pack(scope: str, blobs: Sequence[tuple[Digest, bytes]]) -> Pack:
+    """The pack of ``blobs`` (each digest already checked against its bytes), in order, made
+    for ``scope`` (``pack_name``); a digest named twice is packed once."""
     members: list[PackedBlob] = []
     pieces: list[bytes] = []
     seen: set[str] = set()
@@ -61,4 +68,4 @@ def build_pack(blobs: Sequence[tuple[Digest, bytes]]) -> Pack:
         pieces.append(data)
         offset += len(data)
     data = b"".join(pieces)
-    return Pack(Digest.of_bytes(data), data, tuple(members))
+    return Pack(pack_name(scope, data), data, tuple(members))

@@ -134,8 +134,8 @@ class BlobStorage(Protocol):
         self, pack: Pack, retention: RetentionClass, now: datetime | None = None
     ) -> Protection:
         """Store a pack of verified blobs (one write; ``pack_key``), kept as ``put_blob``
-        keeps a blob. Write-once: content-addressed, so a pack held already is these bytes,
-        and is protected instead."""
+        keeps a blob. Write-once: a pack's name covers its bytes, so a pack held already holds
+        these bytes, and is protected instead."""
         ...
 
     def protect_pack(

@@ -91,7 +91,7 @@ def verify_bundle(
             verified, rejected = 0, _reject_all(svc, package_id, members, seen)
             logger.warning("bundle rejected", extra={"key": key, "seen": seen})
         else:
-            verified, rejected = _check_members(svc, record, members, upload.stream)
+            verified, rejected = _check_members(svc, record, bundle_id, members, upload.stream)
     storage.delete_upload(key, upload.version)
     # Always: a retry after a crash between counting and sealing must still seal.
     sealed = try_seal(svc, package_id)
@@ -113,7 +113,11 @@ def _reject_all(
 
 
 def _check_members(
-    svc: Services, record: PackageRecord, members: Sequence[tuple[str, int]], stream: BinaryIO
+    svc: Services,
+    record: PackageRecord,
+    bundle_id: str,
+    members: Sequence[tuple[str, int]],
+    stream: BinaryIO,
 ) -> tuple[int, int]:
     """Hash each member as it is read and store the good ones the backend lacks; then record
     the new blobs and move every member's status, a bucket per transaction.
@@ -149,7 +153,7 @@ def _check_members(
             _store_single(svc, record, digest, data)
         changes[digest.hex] = (BlobStatus.VERIFIED, None)
     # A blob is recorded as held before any package counts it verified.
-    proved += _store_pack(svc, record, new)
+    proved += _store_pack(svc, record, bundle_id, new)
     parallel_map(
         lambda digest: svc.catalog.add_blob_producer(record.backend, digest, record.producer),
         [d for d in proved if d.hex not in held or record.producer not in held[d.hex].producers],
@@ -160,13 +164,13 @@ def _check_members(
 
 
 def _store_pack(
-    svc: Services, record: PackageRecord, new: Sequence[tuple[Digest, bytes]]
+    svc: Services, record: PackageRecord, bundle_id: str, new: Sequence[tuple[Digest, bytes]]
 ) -> list[Digest]:
     """Write the members no one held as one pack (one storage write) and record each at its
     offset; returns those another verifier recorded first, each now kept by that record."""
     if not new:
         return []
-    pack = build_pack(new)
+    pack = build_pack(f"{record.package_id}/{bundle_id}", new)
     retention = svc.retention_classes[record.retention_class]
     kept = svc.storage(record.backend).put_pack(pack, retention, svc.clock())
     recorded = svc.catalog.record_packed_blobs(

@@ -291,8 +291,8 @@ class S3Storage:
     def put_pack(
         self, pack: Pack, retention: RetentionClass, now: datetime | None = None
     ) -> Protection:
-        """One PutObject of the whole pack, as ``put_blob`` (content-addressed: a retried
-        verifier's pack is the same object, kept and protected)."""
+        """One PutObject of the whole pack, as ``put_blob`` (its name covers its bytes: a
+        retried verifier's pack is the same object, kept and protected)."""
         return self._put_kept(pack_key(pack.digest), pack.data, retention, now, "pack")
 
     def _put_kept(
