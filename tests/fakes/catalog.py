@@ -18,7 +18,6 @@ timing).
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
@@ -28,7 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from artifactstore.domain.cursors import decode_after, encode_after
+from artifactstore.domain.cursors import (
+    decode_after,
+    decode_cursor,
+    encode_after,
+    encode_cursor,
+    invalid_cursor,
+)
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.lifecycle import SweepCandidate
 from artifactstore.domain.manifest import FileEntry, canonical_json
@@ -67,48 +72,24 @@ def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
 
 
-# -- cursors: the adapter's format, base64 of DynamoDB's start key -----------------------------
+# -- cursors: the adapter's, in the one format of ``domain/cursors.py`` ----------------------
 
 
 def _encode_cursor(key: Key | None) -> str | None:
-    if not key:
-        return None
-    typed = {name: {"S": value} for name, value in key.items()}
-    return base64.urlsafe_b64encode(json.dumps(typed, sort_keys=True).encode()).decode()
-
-
-def _bad_cursor() -> InvalidInput:
-    return InvalidInput("invalid pagination cursor", code="invalid_cursor")
+    return encode_cursor(key) if key else None
 
 
 def _decode_cursor(
     cursor: str | None, fixed: Mapping[str, str], free: tuple[str, ...]
 ) -> Key | None:
-    """As the adapter's ``decode_cursor``: exactly the keys of the listing, its partition, and
-    only short strings; anything else is ``invalid_cursor``."""
+    """As the adapter's: exactly the keys of the listing, its partition, and only short
+    strings; anything else is ``invalid_cursor``."""
     if not cursor:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as exc:
-        raise _bad_cursor() from exc
-    if (
-        not isinstance(key, dict)
-        or set(key) != set(fixed) | set(free)
-        or not all(_short_string(v) for v in key.values())
-        or any(key[name]["S"] != value for name, value in fixed.items())
-    ):
-        raise _bad_cursor()
-    return {name: value["S"] for name, value in key.items()}
-
-
-def _short_string(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"S"}
-        and isinstance(value["S"], str)
-        and 0 < len(value["S"].encode("utf-8", "surrogatepass")) <= 1024
-    )
+    fields = decode_cursor(cursor, set(fixed) | set(free))
+    if any(fields[name] != value for name, value in fixed.items()):
+        raise invalid_cursor()
+    return fields
 
 
 def _query(

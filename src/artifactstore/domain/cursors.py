@@ -1,31 +1,60 @@
-"""The "after this path" cursor that file listings and download plans hand out: opaque to
-clients, a 400 ``invalid_cursor`` when it is not one we made."""
+"""The one cursor format every listing hands out: a base64url JSON object of short strings,
+opaque to clients, a 400 ``invalid_cursor`` when it is not one we made.
+
+File listings and download plans name the last path of a page (``encode_after``); the catalog's
+listings name where their query stopped (its start key's strings, ``encode_cursor``).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Collection, Mapping
 
 from artifactstore.errors import InvalidInput
 
 MAX_CURSOR_PATH_BYTES = 4096
+MAX_FIELD_BYTES = 1024  # a DynamoDB key attribute's most
+
+
+def invalid_cursor() -> InvalidInput:
+    """The one error every bad cursor gets."""
+    return InvalidInput("invalid pagination cursor", code="invalid_cursor")
+
+
+def encode_cursor(fields: Mapping[str, str]) -> str:
+    """An opaque cursor holding ``fields``."""
+    return base64.urlsafe_b64encode(json.dumps(dict(fields), sort_keys=True).encode()).decode()
+
+
+def decode_cursor(
+    cursor: str, names: Collection[str], most_bytes: int = MAX_FIELD_BYTES
+) -> dict[str, str]:
+    """The fields of a cursor made with exactly ``names``, each a string of 1..``most_bytes``
+    UTF-8 bytes; anything else is ``invalid_cursor``."""
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise invalid_cursor() from exc
+    if (
+        not isinstance(fields, dict)
+        or set(fields) != set(names)
+        or not all(
+            isinstance(v, str) and 0 < len(v.encode("utf-8", "surrogatepass")) <= most_bytes
+            for v in fields.values()
+        )
+    ):
+        raise invalid_cursor()
+    return fields
 
 
 def encode_after(path: str) -> str:
     """The cursor of a page that ended at ``path``."""
-    return base64.urlsafe_b64encode(json.dumps({"after": path}).encode()).decode()
+    return encode_cursor({"after": path})
 
 
 def decode_after(cursor: str | None) -> str | None:
     """The path a cursor names (None for no cursor); anything else is ``invalid_cursor``."""
     if not cursor:
         return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
-    if not isinstance(after, str) or not (
-        0 < len(after.encode("utf-8", "surrogatepass")) <= MAX_CURSOR_PATH_BYTES
-    ):
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
-    return after
+    return decode_cursor(cursor, ("after",), MAX_CURSOR_PATH_BYTES)["after"]

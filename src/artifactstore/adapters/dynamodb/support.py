@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -11,7 +9,8 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from artifactstore.adapters.dynamodb.models import PackageModel, bind_table, item_key
-from artifactstore.errors import InvalidInput, NotFound
+from artifactstore.domain import cursors
+from artifactstore.errors import NotFound
 from artifactstore.ports.catalog import KeyTaken, StaleWrite
 
 __all__ = ["KeyTaken", "StaleWrite"]
@@ -22,15 +21,16 @@ PKG_SK = "PKG"  # sort key of a package's own item
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    """The listing cursor of a query's ``LastEvaluatedKey`` (string attributes only)."""
     if not key:
         return None
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+    return cursors.encode_cursor({name: value["S"] for name, value in key.items()})
 
 
 def decode_cursor(
     cursor: str | None, fixed: dict[str, str], free: tuple[str, ...] = ("pk", "sk")
 ) -> dict[str, Any] | None:
-    """Opaque cursor back to a DynamoDB start key; a bad one is ``invalid_cursor`` (a 400).
+    """A listing cursor back to a DynamoDB start key; a bad one is ``invalid_cursor`` (a 400).
 
     A start key must name exactly the attributes of the table or index queried, hold the
     partition queried (``fixed``), and only short strings: DynamoDB answers anything else
@@ -38,28 +38,10 @@ def decode_cursor(
     """
     if not cursor:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
-    wanted = set(fixed) | set(free)
-    if (
-        not isinstance(key, dict)
-        or set(key) != wanted
-        or not all(_short_string(v) for v in key.values())
-        or any(key[name]["S"] != value for name, value in fixed.items())
-    ):
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
-    return key
-
-
-def _short_string(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"S"}
-        and isinstance(value["S"], str)
-        and 0 < len(value["S"].encode("utf-8", "surrogatepass")) <= 1024
-    )
+    fields = cursors.decode_cursor(cursor, set(fixed) | set(free))
+    if any(fields[name] != value for name, value in fixed.items()):
+        raise cursors.invalid_cursor()
+    return {name: {"S": value} for name, value in fields.items()}
 
 
 def error_code(error: Exception) -> str | None:
