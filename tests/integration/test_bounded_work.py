@@ -83,3 +83,31 @@ def test_a_package_of_small_files_costs_writes_per_bundle_not_per_file(cfg: Conf
         + 10
     )
     assert sum(catalog_writes.values()) <= bound, catalog_writes
+
+
+def test_a_later_page_of_targets_checks_only_its_own_blobs(cfg: Configured) -> None:
+    h = Harness.start(cfg)
+    files = {f"f/{i:05d}.bin": f"{i} {uuid.uuid4()}".encode() for i in range(2500)}
+    created = h.create(str(uuid.uuid4()), files)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    package_id, cursor = body["package_id"], body["next_upload_targets_cursor"]
+    assert cursor is not None and body["missing_blobs"] == 2500
+    dynamodb = DynamoCalls(catalog_client(cfg.svc.catalog))
+    try:
+        page = h.client.get(
+            f"/packages/{package_id}/upload-targets", params={"cursor": cursor}, headers=AUTH
+        )
+    finally:
+        dynamodb.close()
+    assert page.status_code == 200, page.text
+    looked_up = sum(
+        len(request["Keys"])
+        for c in dynamodb.calls
+        if c.operation == "BatchGetItem"
+        for request in c.body["RequestItems"].values()
+    )
+    # The page's own 1,000 blobs, not the 2,000 still pending after the first page.
+    assert looked_up == 1000
+    assert len(page.json()["upload_targets"]) == 1000
+    assert page.json()["missing_blobs"] == 2500

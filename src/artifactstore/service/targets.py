@@ -102,20 +102,31 @@ def target_view(target: UploadTarget, room: int) -> tuple[TargetView, int]:
     return view, base + used
 
 
-def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
+def reconcile_pending(
+    svc: Services, record: PackageRecord, after: str | None = None
+) -> dict[str, int]:
     """Mark verified what another package verified meanwhile; return what is still missing
-    (digest hex → size)."""
+    (digest hex → size).
+
+    With ``after`` (a page of upload targets past the first), only the blobs that page can
+    hold are checked (the next ``TARGETS_PER_PAGE`` digests after it): a 10,000-blob package
+    asks for ten pages, and checking every pending blob on each was 100,000 lookups. Blobs
+    further on are counted as missing until their page checks them."""
     pending = [
         b for b in svc.catalog.blob_states(record.package_id) if b.status is not BlobStatus.VERIFIED
     ]
+    checked = pending
+    if after is not None:
+        checked = sorted((b for b in pending if b.digest.hex > after), key=lambda b: b.digest.hex)
+        checked = checked[:TARGETS_PER_PAGE]
     held = held_and_protected(
         svc,
         record.backend,
         record.producer,
         record.retention_class,
-        {b.digest.hex: b.size for b in pending},
+        {b.digest.hex: b.size for b in checked},
     )
-    for blob in pending:
+    for blob in checked:
         if blob.digest.hex in held:
             svc.catalog.set_blob_status(record.package_id, blob.digest, BlobStatus.VERIFIED)
     return {b.digest.hex: b.size for b in pending if b.digest.hex not in held}
@@ -228,6 +239,6 @@ def targets_for(
         return TargetPage([], [], None, 0)
     if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
         raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
-    missing = reconcile_pending(svc, record)
+    missing = reconcile_pending(svc, record, cursor)
     targets, bundled, next_cursor = target_page(svc, record, missing, cursor, bundle_below)
     return TargetPage(targets, bundled, next_cursor, len(missing))
