@@ -98,3 +98,13 @@ def test_wrong_ranges_and_wrong_bytes_stop_the_download_and_write_nothing(
         download_package(client, package_id, dest)
     assert message in refused.value.message
     assert _files(dest) == {}
+
+
+def test_an_empty_packed_file_alone_asks_storage_for_nothing(tmp_path: Path) -> None:
+    api, package_id, _ = _stored(tmp_path, range_answer="whole")  # any range asked would fail
+    api.requests.clear()
+    with client_for(api) as client:
+        result = download_package(client, package_id, tmp_path / "dest", [".guide-board/*"])
+    assert (tmp_path / "dest" / ".guide-board" / "state").read_bytes() == b""
+    assert result.downloaded == 1
+    assert not [r for r in api.requests if r[1].startswith("/_storage/")]

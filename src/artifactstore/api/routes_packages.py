@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from fastapi.responses import RedirectResponse
 
 from artifactstore.api.auth import READ, Principal, require
 from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.file_answers import file_answer
 from artifactstore.api.models import BundleBody, CompleteMultipartBody, FilesPartBody, PackageBody
 from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
@@ -225,7 +225,4 @@ def get_manifest(package_id: str) -> Response:
 )
 def get_file(package_id: str, path: str) -> Response:
     """302 to a short-lived URL of the file's blob, or 200 with a packed file's bytes."""
-    source = reading.file_source(services(), package_id, validate_path(path))
-    if isinstance(source, bytes):
-        return Response(source, media_type="application/octet-stream")
-    return RedirectResponse(source, status_code=302)
+    return file_answer(reading.file_source(services(), package_id, validate_path(path)))

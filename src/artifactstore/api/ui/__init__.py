@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from artifactstore.api.auth import Principal, authenticate
+from artifactstore.api.file_answers import file_answer
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.paths import validate_path
 from artifactstore.errors import ArtifactStoreError, AuthError, InvalidInput
@@ -312,10 +313,7 @@ def file_page(request: Request, package_id: str, path: str) -> Response:
 def raw_file(request: Request, package_id: str, path: str) -> Response:
     """The file's bytes: 302 to the same short-lived URL the API hands out (a packed file's
     bytes are answered here, as the API does)."""
-    source = reading.file_source(services(), package_id, validate_path(path))
-    if isinstance(source, bytes):
-        return Response(source, media_type="application/octet-stream")
-    return RedirectResponse(source, status_code=302)
+    return file_answer(reading.file_source(services(), package_id, validate_path(path)))
 
 
 @router.get("/diff", response_class=HTMLResponse)
