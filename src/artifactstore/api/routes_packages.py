@@ -10,6 +10,18 @@ from artifactstore.api.auth import READ, Principal, require
 from artifactstore.api.errors import ERROR_RESPONSES
 from artifactstore.api.file_answers import file_answer
 from artifactstore.api.models import BundleBody, CompleteMultipartBody, FilesPartBody, PackageBody
+from artifactstore.api.responses import (
+    BundleAnswer,
+    MultipartCompleted,
+    PackageCreated,
+    PackagePage,
+    PackageView,
+    PackageWithFiles,
+    PartsPage,
+    UploadTargetsPage,
+    WaitingPackage,
+    documented,
+)
 from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
@@ -49,7 +61,14 @@ def _bundle_view(bundled: list[tuple[str, int]]) -> list[dict[str, Any]]:
 @router.post(
     "/packages",
     status_code=201,
-    responses={200: {"description": "The open draft resumed, or the sealed package reused"}},
+    response_model=None,
+    responses={
+        201: {"model": PackageCreated, "description": "A new draft"},
+        200: {
+            "model": PackageCreated,
+            "description": "The open draft resumed, or the sealed package reused",
+        },
+    },
 )
 def create_package(body: PackageBody, response: Response, principal: Writer) -> dict[str, Any]:
     """Create a draft (201), resume it or reuse the sealed package (200), or 409."""
@@ -71,7 +90,9 @@ def create_package(body: PackageBody, response: Response, principal: Writer) -> 
     return _created_view(outcome, bundles=body.bundle_below > 0)
 
 
-@router.post("/packages/{package_id}/files")
+@router.post(
+    "/packages/{package_id}/files", response_model=None, responses=documented(PackageCreated)
+)
 def add_files(package_id: str, body: FilesPartBody, principal: Writer) -> dict[str, Any]:
     """Add a part of a file list too big for one request; ``complete`` closes the list and
     answers with the first upload targets (idempotent: a part sent twice changes nothing)."""
@@ -83,7 +104,9 @@ def add_files(package_id: str, body: FilesPartBody, principal: Writer) -> dict[s
     return _created_view(outcome, bundles=body.bundle_below > 0)
 
 
-@router.get("/packages", dependencies=[READ])
+@router.get(
+    "/packages", dependencies=[READ], response_model=None, responses=documented(PackagePage)
+)
 def list_packages(
     producer: Annotated[str | None, Query(pattern=packages.PRODUCER_PATTERN)] = None,
     state: PackageState | None = None,
@@ -102,7 +125,12 @@ def list_packages(
     )
 
 
-@router.get("/packages/{package_id}", dependencies=[READ])
+@router.get(
+    "/packages/{package_id}",
+    dependencies=[READ],
+    response_model=None,
+    responses=documented(PackageWithFiles),
+)
 def get_package(
     package_id: str,
     files_cursor: str | None = None,
@@ -112,7 +140,11 @@ def get_package(
     return reading.package_with_files(services(), package_id, files_limit, files_cursor)
 
 
-@router.get("/packages/{package_id}/upload-targets")
+@router.get(
+    "/packages/{package_id}/upload-targets",
+    response_model=None,
+    responses=documented(UploadTargetsPage),
+)
 def get_upload_targets(
     package_id: str,
     principal: Writer,
@@ -133,7 +165,11 @@ def get_upload_targets(
     return view
 
 
-@router.get("/packages/{package_id}/upload-targets/{digest}/parts")
+@router.get(
+    "/packages/{package_id}/upload-targets/{digest}/parts",
+    response_model=None,
+    responses=documented(PartsPage),
+)
 def get_upload_parts(
     package_id: str,
     digest: str,
@@ -151,7 +187,14 @@ def get_upload_parts(
 @router.post(
     "/packages/{package_id}/bundles",
     status_code=201,
-    responses={200: {"description": "Every blob named is verified already: nothing to send"}},
+    response_model=None,
+    responses={
+        201: {"model": BundleAnswer, "description": "The bundle's upload target"},
+        200: {
+            "model": BundleAnswer,
+            "description": "Every blob named is verified already: nothing to send",
+        },
+    },
 )
 def request_bundle(
     package_id: str, body: BundleBody, response: Response, principal: Writer
@@ -169,7 +212,11 @@ def request_bundle(
     }
 
 
-@router.post("/packages/{package_id}/multipart/complete")
+@router.post(
+    "/packages/{package_id}/multipart/complete",
+    response_model=None,
+    responses=documented(MultipartCompleted),
+)
 def complete_multipart(
     package_id: str, body: CompleteMultipartBody, principal: Writer
 ) -> dict[str, Any]:
@@ -184,7 +231,14 @@ def complete_multipart(
 
 @router.post(
     "/packages/{package_id}/finalize",
-    responses={202: {"description": "Waiting for verification (waiting_for blobs)"}},
+    response_model=None,
+    responses={
+        200: {"model": PackageView, "description": "Sealed"},
+        202: {
+            "model": WaitingPackage,
+            "description": "Waiting for verification (waiting_for blobs)",
+        },
+    },
 )
 def finalize_package(package_id: str, response: Response, principal: Writer) -> dict[str, Any]:
     """200 sealed, 202 waiting for verification, 409 with the rejected files."""

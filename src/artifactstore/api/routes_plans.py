@@ -8,13 +8,18 @@ from fastapi import APIRouter, Query
 
 from artifactstore.api.auth import READ
 from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.responses import DownloadPlan, documented
 from artifactstore.service import download_plans
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES, dependencies=[READ])
 
 
-@router.get("/packages/{package_id}/download-plan")
+@router.get(
+    "/packages/{package_id}/download-plan",
+    response_model=None,
+    responses=documented(DownloadPlan),
+)
 def get_download_plan(
     package_id: str,
     include: Annotated[list[str] | None, Query(max_length=download_plans.MAX_GLOB_LENGTH)] = None,

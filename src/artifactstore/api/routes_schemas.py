@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from artifactstore.api.auth import READ, WRITE, Principal
 from artifactstore.api.errors import ERROR_RESPONSES
 from artifactstore.api.models import SchemaBody
+from artifactstore.api.responses import SchemaPage, SchemaView, documented
 from artifactstore.domain.schemas import slug_producer
 from artifactstore.service import schemas
 from artifactstore.service.factory import services
@@ -19,7 +20,11 @@ router = APIRouter(tags=["metadata schemas"], responses=ERROR_RESPONSES)
 @router.post(
     "/metadata-schemas",
     status_code=201,
-    responses={200: {"description": "The identical body is registered already"}},
+    response_model=None,
+    responses={
+        201: {"model": SchemaView, "description": "Registered"},
+        200: {"model": SchemaView, "description": "The identical body is registered already"},
+    },
 )
 def register_schema(
     body: SchemaBody, response: Response, principal: Principal = WRITE
@@ -36,13 +41,20 @@ def register_schema(
     return view
 
 
-@router.get("/metadata-schemas", dependencies=[READ])
+@router.get(
+    "/metadata-schemas", dependencies=[READ], response_model=None, responses=documented(SchemaPage)
+)
 def list_schemas(limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
     """Registered schemas, by slug."""
     return schemas.schemas_page(services(), limit, cursor)
 
 
-@router.get("/metadata-schemas/{slug}", dependencies=[READ])
+@router.get(
+    "/metadata-schemas/{slug}",
+    dependencies=[READ],
+    response_model=None,
+    responses=documented(SchemaView),
+)
 def get_schema(slug: str) -> dict[str, Any]:
     """One registered schema."""
     return schemas.schema_view(services(), slug)
