@@ -80,6 +80,7 @@ class FakeApi:
     packed: bool = False
     range_answer: str = "right"  # right | whole (Range ignored) | longer (206 with extra bytes)
     pack_tamper: int | None = None  # flip this byte of the pack as served
+    range_budget: int | None = None  # after this many ranged GETs, refuse connections
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transport(self) -> httpx.MockTransport:
@@ -445,6 +446,11 @@ class FakeApi:
         if request.method == "GET" and parts[0] == "blob":
             return httpx.Response(200, content=self.blobs["blake3:" + parts[1]])
         if request.method == "GET" and parts[0] == "pack":
+            with self.lock:
+                if self.range_budget is not None:
+                    if self.range_budget <= 0:
+                        raise httpx.ConnectError("storage is gone", request=request)
+                    self.range_budget -= 1
             return self._ranged(request, self._pack(parts[1]))
         with self.lock:
             if self.put_budget is not None:

@@ -11,7 +11,7 @@ from artifactstore.client.download import Planned, coalesce, download_package
 from artifactstore.client.ingest import ingest_run
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.errors import IntegrityError
+from artifactstore.errors import IntegrityError, ServerError
 from tests.unit.cli_fake_api import FakeApi
 from tests.unit.test_cli_client_flows import SCHEMA, client_for, make_run
 
@@ -108,3 +108,19 @@ def test_an_empty_packed_file_alone_asks_storage_for_nothing(tmp_path: Path) -> 
     assert (tmp_path / "dest" / ".guide-board" / "state").read_bytes() == b""
     assert result.downloaded == 1
     assert not [r for r in api.requests if r[1].startswith("/_storage/")]
+
+
+def test_a_download_cut_off_midway_resumes_with_only_what_is_missing(tmp_path: Path) -> None:
+    api, package_id, run = _stored(tmp_path, plan_page=2, range_budget=1)
+    dest = tmp_path / "dest"
+    with client_for(api) as client, pytest.raises(ServerError):
+        download_package(client, package_id, dest, concurrency=1)
+    first = _files(dest)
+    assert len(first) == 2  # the first page's run landed; nothing half-written is left
+    assert all(run.joinpath(path).read_bytes() == data for path, data in first.items())
+
+    api.range_budget = None
+    with client_for(api) as client:
+        result = download_package(client, package_id, dest, concurrency=1)
+    assert _files(dest) == _files(run)
+    assert (result.downloaded, result.already_present) == (len(_files(run)) - 2, 2)
