@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	@$(BIN)/uv pip install --quiet --python "$$(cd $(VENV) && pwd -P)/bin/python" -e '.[dev]'
 	@touch $(STAMP)
 
+# Three workers on two cores: the suite waits on subprocesses, sockets and moto as much as it
+# computes (two workers left the cores about 40 % idle; three took 7 min 17 s against 8 min 32 s).
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 lint: setup lint-template
 	$(BIN)/ruff check .
