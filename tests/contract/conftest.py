@@ -8,7 +8,7 @@ test makes (schemas, tokens, the outbox, the drafts' index) holds only what that
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -45,25 +45,32 @@ def catalog_table_definition(stack: LocalStack) -> dict[str, Any]:
 
 
 @pytest.fixture
-def dynamo_catalog(
+def new_table(
     stack: LocalStack, catalog_table_definition: dict[str, Any]
-) -> Iterator[Catalog]:
-    """The DynamoDB adapter on a fresh table; afterwards the models are bound again to the
-    table they named before (the adapter binds PynamoDB's model classes process-wide)."""
+) -> Iterator[Callable[[], str]]:
+    """Creates fresh catalog tables in the moto server (each deleted after the test)."""
     import boto3
 
-    from artifactstore.adapters.dynamodb.catalog import DynamoCatalog
-    from artifactstore.adapters.dynamodb.models import PackageModel, bind_table
-
     client = boto3.client("dynamodb", region_name=stack.region)
-    name = f"contract-{uuid.uuid4().hex[:12]}"
-    client.create_table(TableName=name, **catalog_table_definition)
-    bound = (PackageModel.Meta.table_name, PackageModel.Meta.region)
-    try:
-        yield DynamoCatalog(name, stack.region)
-    finally:
-        bind_table(*bound)
+    made: list[str] = []
+
+    def create() -> str:
+        name = f"contract-{uuid.uuid4().hex[:12]}"
+        client.create_table(TableName=name, **catalog_table_definition)
+        made.append(name)
+        return name
+
+    yield create
+    for name in made:
         client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def dynamo_catalog(stack: LocalStack, new_table: Callable[[], str]) -> Catalog:
+    """The DynamoDB adapter on a fresh table (it binds its models to that table alone)."""
+    from artifactstore.adapters.dynamodb.catalog import DynamoCatalog
+
+    return DynamoCatalog(new_table(), stack.region)
 
 
 @pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.integration)])

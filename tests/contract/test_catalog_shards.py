@@ -76,15 +76,17 @@ def spread_files() -> list[FileEntry]:
     return sorted(files, key=lambda f: f.path.encode())
 
 
-def items_per_shard(package_id: str, prefix: str) -> list[int]:
-    """DynamoDB only: how many items whose sort key starts with ``prefix`` each key holds
-    (shard 0 is ``PKG#<id>``; one key past the last shard, to see it is empty)."""
-    from artifactstore.adapters.dynamodb.models import FileChunkModel
+def items_per_shard(catalog: Catalog, package_id: str, prefix: str) -> list[int]:
+    """DynamoDB only: how many items whose sort key starts with ``prefix`` each key of the
+    catalog's table holds (shard 0 is ``PKG#<id>``; one key past the last shard, to see it is
+    empty)."""
+    from tests.integration.dynamodb_calls import catalog_models
 
+    chunks = catalog_models(catalog).FileChunkModel
     return [
-        FileChunkModel.count(
+        chunks.count(
             shards.shard_key(package_id, s),
-            FileChunkModel.sk.startswith(prefix),
+            chunks.sk.startswith(prefix),
             consistent_read=True,
         )
         for s in range(shards.MAX_SHARDS + 1)
@@ -108,9 +110,9 @@ def test_a_list_over_many_shards_reads_back_as_one(catalog: Catalog, kind: str) 
     pid = record.package_id
     catalog.add_files(pid, files, verified_hex={digest(0).hex}, expires_at=record.expires_at)
     if kind == "dynamodb":
-        chunks = items_per_shard(pid, "FILE#")
+        chunks = items_per_shard(catalog, pid, "FILE#")
         assert chunks[-1] == 0 and all(n >= 5 for n in chunks[:-1]), chunks
-        buckets = items_per_shard(pid, "BLOB#")
+        buckets = items_per_shard(catalog, pid, "BLOB#")
         assert buckets[-1] == 0 and all(n >= 3 for n in buckets[:-1]), buckets
 
     assert list(catalog.iter_files(pid)) == files
@@ -173,7 +175,7 @@ def test_blobs_over_many_shards_are_found_and_move_once(catalog: Catalog, kind: 
     catalog.add_files(pid, files, expires_at=record.expires_at)
     catalog.mark_files_complete(pid)
     if kind == "dynamodb":
-        assert all(items_per_shard(pid, "BLOB#")[:-1])
+        assert all(items_per_shard(catalog, pid, "BLOB#")[:-1])
     states = sorted(
         (BlobState(digest(i), 10 + i, BlobStatus.PENDING) for i in range(BLOBS)),
         key=lambda b: b.digest.hex,
@@ -239,7 +241,7 @@ def test_a_list_sent_in_parts_over_many_shards_completes_once(catalog: Catalog, 
         catalog.add_list_part(pid, part, COUNT, T0 - 5 * MINUTE, record.expires_at)
     assert Counter(catalog.read_list_parts(pid)) == Counter(files)
     if kind == "dynamodb":
-        assert sum(n > 0 for n in items_per_shard(pid, "PART#")) > 1
+        assert sum(n > 0 for n in items_per_shard(catalog, pid, "PART#")) > 1
 
     assert catalog.claim_file_list(pid, "writer", T0, T0 - 5 * MINUTE)
     catalog.add_file_chunks(pid, files, record.expires_at)
@@ -251,7 +253,7 @@ def test_a_list_sent_in_parts_over_many_shards_completes_once(catalog: Catalog, 
     catalog.delete_list_parts(pid)
     assert catalog.read_list_parts(pid) == []
     if kind == "dynamodb":
-        assert items_per_shard(pid, "PART#") == [0] * (shards.MAX_SHARDS + 1)
+        assert items_per_shard(catalog, pid, "PART#") == [0] * (shards.MAX_SHARDS + 1)
     assert list(catalog.iter_files(pid)) == files
     assert catalog.get_blob_state(pid, digest(7)) == BlobState(digest(7), 17, BlobStatus.VERIFIED)
 
@@ -275,9 +277,9 @@ def test_a_small_list_keeps_one_key(catalog: Catalog, kind: str) -> None:
     pid = record.package_id
     catalog.add_files(pid, files, expires_at=record.expires_at)
     if kind == "dynamodb":
-        chunks = items_per_shard(pid, "FILE#")
+        chunks = items_per_shard(catalog, pid, "FILE#")
         assert chunks[0] == -(-PER_SHARD // PER_CHUNK) and sum(chunks) == chunks[0]
-        assert sum(items_per_shard(pid, "BLOB#")[1:]) == 0
+        assert sum(items_per_shard(catalog, pid, "BLOB#")[1:]) == 0
     assert list(catalog.iter_files(pid)) == files
     assert catalog.get_file(pid, files[-1].path) == files[-1]
 

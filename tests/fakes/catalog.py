@@ -8,7 +8,8 @@ returns a copy, so a caller mutating what it got changes nothing here.
 
 Listings page as PynamoDB over moto does: pages of ``limit`` evaluated items, filters applied
 after the limit, PynamoDB fetching further pages until ``limit`` items matched, and the same
-opaque cursors (so a cursor of another listing is ``invalid_cursor`` here too).
+opaque cursors from the same codec (``domain/cursors.py``: the strings of a start key), so a
+cursor of another listing is ``invalid_cursor`` here too.
 ``tests/contract`` holds this fake and the adapter to one suite.
 
 What the fake never does: expire items by TTL (moto does not either), throttle (``Busy``), or
@@ -29,10 +30,9 @@ from typing import Any, TypeVar
 
 from artifactstore.domain.cursors import (
     decode_after,
-    decode_cursor,
+    decode_position,
     encode_after,
-    encode_cursor,
-    invalid_cursor,
+    encode_position,
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.lifecycle import SweepCandidate
@@ -70,26 +70,6 @@ def _json_copy(value: Any) -> Any:
 
 def _order_key(when: datetime, package_id: str) -> str:
     return f"{when.isoformat()}#{package_id}"
-
-
-# -- cursors: the adapter's, in the one format of ``domain/cursors.py`` ----------------------
-
-
-def _encode_cursor(key: Key | None) -> str | None:
-    return encode_cursor(key) if key else None
-
-
-def _decode_cursor(
-    cursor: str | None, fixed: Mapping[str, str], free: tuple[str, ...]
-) -> Key | None:
-    """As the adapter's: exactly the keys of the listing, its partition, and only short
-    strings; anything else is ``invalid_cursor``."""
-    if not cursor:
-        return None
-    fields = decode_cursor(cursor, set(fixed) | set(free))
-    if any(fields[name] != value for name, value in fixed.items()):
-        raise invalid_cursor()
-    return fields
 
 
 def _query(
@@ -320,7 +300,7 @@ class InMemoryCatalog:
             def match(p: _Package) -> bool:
                 return key is None or p.record.idempotency_key == key
 
-        start = _decode_cursor(cursor, {hash_attr: partition}, (range_attr, "pk", "sk"))
+        start = decode_position(cursor, {hash_attr: partition}, (range_attr, "pk", "sk"))
 
         def position(k: Key) -> tuple[str, str, str]:
             return k[range_attr], k["pk"], k["sk"]
@@ -337,7 +317,7 @@ class InMemoryCatalog:
             if start is not None:
                 rows = [p for p in rows if position(key_of(p)) < position(start)]
             found, last = _query(rows, limit, key_of, match, start)
-            return Page([copy.deepcopy(p.record) for p in found], _encode_cursor(last))
+            return Page([copy.deepcopy(p.record) for p in found], encode_position(last))
 
     def request_finalize(self, package_id: str) -> None:
         """Record that the client is done uploading (idempotent)."""
@@ -1047,13 +1027,13 @@ class InMemoryCatalog:
 
     def list_schemas(self, limit: int, cursor: str | None) -> Page[StoredSchema]:
         """Registered schemas by slug."""
-        start = _decode_cursor(cursor, {"pk": "SCHEMA"}, ("sk",))
+        start = decode_position(cursor, {"pk": "SCHEMA"}, ("sk",))
         with self._lock:
             slugs = sorted(self._schemas)
             if start is not None:
                 slugs = [s for s in slugs if s > start["sk"]]
             found, last = _query(slugs, limit, lambda s: {"pk": "SCHEMA", "sk": s}, start=start)
-            return Page([self._schemas[s] for s in found], _encode_cursor(last))
+            return Page([self._schemas[s] for s in found], encode_position(last))
 
     # -- tokens --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from artifactstore.adapters.dynamodb.binding import TableModels
 from artifactstore.adapters.dynamodb.catalog import DynamoCatalog
 from artifactstore.ports.catalog import Catalog
 
@@ -64,5 +65,11 @@ def throttled(code: str = "ProvisionedThroughputExceededException") -> tuple[int
 
 def catalog_client(catalog: Catalog) -> Any:
     """The botocore DynamoDB client under the DynamoDB catalog adapter."""
+    return catalog_models(catalog).connection.client
+
+
+def catalog_models(catalog: Catalog) -> TableModels:
+    """The item types the DynamoDB catalog adapter is bound to (its table), to look at or
+    change its items directly."""
     assert isinstance(catalog, DynamoCatalog)
-    return catalog._connection().client
+    return catalog.models

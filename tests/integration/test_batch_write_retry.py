@@ -19,13 +19,17 @@ import pytest
 
 from artifactstore.adapters.dynamodb import file_list_items as file_lists
 from artifactstore.adapters.dynamodb import shards, writes
-from artifactstore.adapters.dynamodb.models import FilePartModel
 from artifactstore.adapters.dynamodb.writes import Backoff
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.ports.catalog import Busy
 from tests.integration.conftest import Configured
-from tests.integration.dynamodb_calls import DynamoCalls, catalog_client, throttled
+from tests.integration.dynamodb_calls import (
+    DynamoCalls,
+    catalog_client,
+    catalog_models,
+    throttled,
+)
 from tests.integration.flow import AUTH, Harness, expected_manifest_digest, run_metadata
 from tests.integration.test_file_parts import first_part
 
@@ -106,7 +110,7 @@ def test_unprocessed_and_throttled_items_are_resent_with_growing_pauses(
     partition = HotPartition(cfg, ["throttle", "half", "throttle", "half"])
     hot.append(partition)
 
-    file_lists.add_file_chunks(package_id, files)
+    file_lists.add_file_chunks(catalog_models(cfg.svc.catalog), package_id, files)
 
     assert list(cfg.svc.catalog.iter_files(package_id)) == files  # every item landed
     # 25 sent, throttled; 25 again, half written; the 13 left, throttled; 13 again, half
@@ -120,7 +124,7 @@ def test_a_partition_that_stays_hot_is_busy_within_the_budget(
 ) -> None:
     hot.append(HotPartition(cfg, ["throttle_always"]))
     with pytest.raises(Busy) as raised:
-        file_lists.add_file_chunks(str(uuid.uuid4()), _files(3))
+        file_lists.add_file_chunks(catalog_models(cfg.svc.catalog), str(uuid.uuid4()), _files(3))
     assert raised.value.code == "busy"
     sleeps = fake_time.sleeps
     assert sleeps[:6] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
@@ -166,11 +170,12 @@ def test_the_parts_of_a_list_are_deleted_through_throttling(
     partition = HotPartition(cfg, ["throttle", "half"])
     hot.append(partition)
 
-    file_lists.delete_parts(package_id)
+    models = catalog_models(cfg.svc.catalog)
+    file_lists.delete_parts(models, package_id)
 
-    assert file_lists.read_parts(package_id) == []
-    parts = FilePartModel.query(
-        f"PKG#{package_id}", FilePartModel.sk.startswith("PART#"), consistent_read=True
+    assert file_lists.read_parts(models, package_id) == []
+    parts = models.FilePartModel.query(
+        f"PKG#{package_id}", models.FilePartModel.sk.startswith("PART#"), consistent_read=True
     )
     assert not list(parts)
     assert partition.batch_sizes == [2, 2, 1]  # the marker and the part item

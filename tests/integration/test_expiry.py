@@ -6,11 +6,11 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
-from artifactstore.adapters.dynamodb.models import PackageModel
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
 from artifactstore.service.lifecycle import run_maintenance
 from tests.integration.conftest import Configured
+from tests.integration.dynamodb_calls import catalog_models
 from tests.integration.flow import AUTH, Harness, digest_of
 
 
@@ -60,8 +60,9 @@ def test_a_draft_abandoned_mid_creation_expires_after_a_grace_period(
     key = str(uuid.uuid4())
     draft = h.create(key, {"a": f"{uuid.uuid4()}".encode()}).json()
     # Simulate a creator that died before writing its file list.
-    item = PackageModel.get(f"PKG#{draft['package_id']}", "PKG")
-    item.update(actions=[PackageModel.files_complete.set(False)])
+    packages = catalog_models(configured.svc.catalog).PackageModel
+    item = packages.get(f"PKG#{draft['package_id']}", "PKG")
+    item.update(actions=[packages.files_complete.set(False)])
 
     now = configured.svc.clock()
     soon = dataclasses.replace(configured.svc, clock=lambda: now + timedelta(minutes=5))

@@ -23,7 +23,7 @@ import pytest
 from localdev.stack import LocalStack
 
 from artifactstore.adapters.dynamodb.catalog import OUTBOX
-from artifactstore.adapters.dynamodb.models import PackageModel, item_key
+from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.support import PKG_SK
 from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.errors import Conflict
@@ -31,6 +31,7 @@ from artifactstore.service.factory import services
 from tests.iam_needs import CALLS, Action
 from tests.integration.aws_actions import Recorder
 from tests.integration.conftest import Configured, configured_for
+from tests.integration.dynamodb_calls import catalog_models
 from tests.integration.flow import AUTH, Harness, digest_of, run_metadata
 from tests.lambda_runtime import FakeContext, load_event, load_handler
 
@@ -260,8 +261,9 @@ def test_each_function_sends_exactly_the_requests_its_policy_allows(
         },
     )
     assert in_parts.status_code == 201, in_parts.text
-    PackageModel(item_key("PKG", kept["package_id"]), PKG_SK).update(
-        actions=[PackageModel.gsi3pk.set(OUTBOX), PackageModel.gsi3sk.set("0")]
+    packages = catalog_models(s3_cfg.svc.catalog).PackageModel
+    packages(item_key("PKG", kept["package_id"]), PKG_SK).update(
+        actions=[packages.gsi3pk.set(OUTBOX), packages.gsi3sk.set("0")]
     )
     result = d.maintain(timedelta(days=10))
     assert result["drafts_expired"] >= 1 and result["seal_events_published"] >= 1

@@ -27,7 +27,7 @@ from localdev.events import sqs_record
 from localdev.stack import LocalStack
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
-from artifactstore.adapters.dynamodb.models import PackageModel, item_key
+from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.support import PKG_SK
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
@@ -35,6 +35,7 @@ from artifactstore.errors import StorageError
 from artifactstore.service.upload_outcomes import NotReadyYet
 from tests.integration.aws_actions import Recorder
 from tests.integration.conftest import Configured, configured_for
+from tests.integration.dynamodb_calls import catalog_models
 from tests.integration.flow import Harness, digest_of
 from tests.lambda_runtime import FakeContext, load_event, load_handler, queue_arn
 
@@ -224,8 +225,9 @@ def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait
     created = h.create(str(uuid.uuid4()), {"a.bin": data}).json()
     package_id = created["package_id"]
     # The file list is still being written (POST /packages/{id}/files) when a blob arrives.
-    PackageModel(item_key("PKG", package_id), PKG_SK).update(
-        actions=[PackageModel.files_complete.set(False)]
+    packages = catalog_models(cfg.svc.catalog).PackageModel
+    packages(item_key("PKG", package_id), PKG_SK).update(
+        actions=[packages.files_complete.set(False)]
     )
     s3 = boto3.client("s3")
     other = uuid.uuid4().bytes

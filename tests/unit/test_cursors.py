@@ -8,7 +8,14 @@ import json
 
 import pytest
 
-from artifactstore.domain.cursors import decode_after, decode_cursor, encode_after, encode_cursor
+from artifactstore.domain.cursors import (
+    decode_after,
+    decode_cursor,
+    decode_position,
+    encode_after,
+    encode_cursor,
+    encode_position,
+)
 from artifactstore.errors import InvalidInput
 
 
@@ -50,3 +57,22 @@ def test_an_after_cursor_names_one_path_of_at_most_4096_bytes() -> None:
     for bad in (raw({"after": "x" * 4097}), raw({"after": "a", "more": "b"}), raw({"pk": "a"})):
         with pytest.raises(InvalidInput, match="invalid pagination cursor"):
             decode_after(bad)
+
+
+def test_a_position_names_the_partition_listed() -> None:
+    """A catalog listing's cursor (a start key's strings): of that listing and partition only."""
+    where = {"gsi1pk": "PRODUCER#a", "gsi1sk": "2031#x", "pk": "PKG#x", "sk": "PKG"}
+    cursor = encode_position(where)
+    assert cursor is not None
+    assert decode_position(cursor, {"gsi1pk": "PRODUCER#a"}, ("gsi1sk", "pk", "sk")) == where
+    assert encode_position(None) is None and encode_position({}) is None
+    assert decode_position(None, {"pk": "SCHEMA"}, ("sk",)) is None
+    refused = [
+        (cursor, {"gsi1pk": "PRODUCER#b"}, ("gsi1sk", "pk", "sk")),  # another partition
+        (cursor, {"gsi2pk": "PRODUCER#a"}, ("gsi2sk", "pk", "sk")),  # another listing
+        (cursor, {"pk": "SCHEMA"}, ("sk",)),
+    ]
+    for bad, partition, sort in refused:
+        with pytest.raises(InvalidInput) as caught:
+            decode_position(bad, partition, sort)
+        assert caught.value.code == "invalid_cursor"

@@ -2,7 +2,8 @@
 opaque to clients, a 400 ``invalid_cursor`` when it is not one we made.
 
 File listings and download plans name the last path of a page (``encode_after``); the catalog's
-listings name where their query stopped (its start key's strings, ``encode_cursor``).
+listings of one partition name where their query stopped (``encode_position``: the strings of
+its start key, which a catalog adapter maps to and from its own key format).
 """
 
 from __future__ import annotations
@@ -44,6 +45,27 @@ def decode_cursor(
             for v in fields.values()
         )
     ):
+        raise invalid_cursor()
+    return fields
+
+
+def encode_position(fields: Mapping[str, str] | None) -> str | None:
+    """The cursor of a listing's page that stopped at ``fields`` (the key strings of its last
+    item); None when it stopped at nothing: the listing is done."""
+    return encode_cursor(fields) if fields else None
+
+
+def decode_position(
+    cursor: str | None, partition: Mapping[str, str], sort: Collection[str]
+) -> dict[str, str] | None:
+    """Where a listing of one partition resumes (None for no cursor): a cursor made with
+    exactly the names of ``partition`` and ``sort`` that names the partition listed (the
+    values of ``partition``), so a cursor of another listing or partition is refused too;
+    anything else is ``invalid_cursor``."""
+    if not cursor:
+        return None
+    fields = decode_cursor(cursor, set(partition) | set(sort))
+    if any(fields[name] != value for name, value in partition.items()):
         raise invalid_cursor()
     return fields
 

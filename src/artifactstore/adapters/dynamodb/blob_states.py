@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -18,7 +19,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from artifactstore.adapters.dynamodb.file_list_items import BLOB_PREFIX, chunk_at
-from artifactstore.adapters.dynamodb.models import BlobBucketModel, PackageModel, item_key
+from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.shards import (
     hex_shard,
     merged,
@@ -37,10 +38,13 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageState
 from artifactstore.errors import NotFound
 
-_COUNTERS = {
-    BlobStatus.VERIFIED: PackageModel.verified_count,
-    BlobStatus.REJECTED: PackageModel.rejected_count,
-}
+if TYPE_CHECKING:  # the templates: every read and write goes through ``self.models``
+    from pynamodb.attributes import NumberAttribute
+
+    from artifactstore.adapters.dynamodb.binding import TableModels
+    from artifactstore.adapters.dynamodb.models import BlobBucketModel, PackageModel
+
+_COUNTED = (BlobStatus.VERIFIED, BlobStatus.REJECTED)  # the package item counts these
 
 
 @dataclass(frozen=True)
@@ -64,22 +68,24 @@ class BlobStateStore(CatalogTable):
     """Read and move the statuses of a package's distinct blobs."""
 
     def _state(self, package_id: str) -> PackageState:
-        item = PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
+        packages = self.models.PackageModel
+        item = packages.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
         return PackageState(item.state)
 
     def blob_states(self, package_id: str, status: BlobStatus | None = None) -> Iterator[BlobState]:
         """The package's distinct blobs in digest order, optionally only those in one status:
         the shards' runs merged."""
-        keys = shard_keys(package_id, shards_of(package_id))
-        streams = [_shard_states(shard, pk, status) for shard, pk in enumerate(keys)]
+        keys = shard_keys(package_id, shards_of(self.models, package_id))
+        buckets = self.models.BlobBucketModel
+        streams = [_shard_states(buckets, shard, pk, status) for shard, pk in enumerate(keys)]
         return merged(streams, key=lambda b: b.digest.hex)
 
     def blob_states_between(self, package_id: str, first: str, last: str) -> dict[str, BlobState]:
         """The package's blobs whose digest hex lies in ``[first, last]``, by hex: only the
         buckets of that range are read."""
         found: dict[str, BlobState] = {}
-        for shard, pk in enumerate(shard_keys(package_id, shards_of(package_id))):
-            for bucket in _buckets_between(pk, first, last):
+        for shard, pk in enumerate(shard_keys(package_id, shards_of(self.models, package_id))):
+            for bucket in _buckets_between(self.models.BlobBucketModel, pk, first, last):
                 for state in _bucket_states(bucket, shard):
                     if first <= state.digest.hex <= last:
                         found[state.digest.hex] = state
@@ -88,8 +94,8 @@ class BlobStateStore(CatalogTable):
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
         """One distinct blob of a package (read from its shard alone), or None when the package
         does not list it."""
-        shard = hex_shard(digest.hex, shards_of(package_id))
-        bucket = _bucket_of(shard_key(package_id, shard), digest.hex)
+        shard = hex_shard(digest.hex, shards_of(self.models, package_id))
+        bucket = _bucket_of(self.models.BlobBucketModel, shard_key(package_id, shard), digest.hex)
         return None if bucket is None else _blob_state(bucket, digest.hex, shard)
 
     def set_blob_status(
@@ -115,9 +121,9 @@ class BlobStateStore(CatalogTable):
             if attempt == 0 and expected is not None and hinted is not None:
                 where, current = hinted, expected.status
             else:
-                shard = hex_shard(digest.hex, shards_of(package_id))
+                shard = hex_shard(digest.hex, shards_of(self.models, package_id))
                 bucket_pk = shard_key(package_id, shard)
-                bucket = _bucket_of(bucket_pk, digest.hex)
+                bucket = _bucket_of(self.models.BlobBucketModel, bucket_pk, digest.hex)
                 if bucket is None:
                     raise NotFound(
                         f"package {package_id} lists no blob {digest}", code="blob_not_listed"
@@ -145,7 +151,7 @@ class BlobStateStore(CatalogTable):
             return set()
         pk = item_key("PKG", package_id)
         ordered = sorted(changes)
-        buckets = _buckets_of(package_id, ordered)
+        buckets = _buckets_of(self.models, package_id, ordered)
         listed = {h for _, b in buckets for h in b.status.attribute_values if h in changes}
         missing = [h for h in ordered if h not in listed]
         if missing:
@@ -179,30 +185,33 @@ class BlobStateStore(CatalogTable):
     ) -> bool:
         """One transaction: these entries of one bucket, conditioned on their statuses read,
         and the package's counters. False when it lost a race (nothing changed)."""
+        m = self.models
         actions: list[Action] = []
         condition: Condition | None = None
-        deltas = dict.fromkeys(_COUNTERS, 0)
+        deltas = dict.fromkeys(_COUNTED, 0)
         for h, was in current.items():
             new, seen = changes[h]
-            actions.append(BlobBucketModel.status[h].set(new.value))
+            actions.append(m.BlobBucketModel.status[h].set(new.value))
             actions.append(
-                BlobBucketModel.seen[h].set(seen) if seen else BlobBucketModel.seen[h].remove()
+                m.BlobBucketModel.seen[h].set(seen) if seen else m.BlobBucketModel.seen[h].remove()
             )
-            check = BlobBucketModel.status[h] == was.value
+            check = m.BlobBucketModel.status[h] == was.value
             condition = check if condition is None else condition & check
             deltas[new] += 1
             if was in deltas:
                 deltas[was] -= 1
-        counters: list[Action] = [_COUNTERS[s].add(n) for s, n in deltas.items() if n]
+        counters: list[Action] = [
+            _counter(m.PackageModel, s).add(n) for s, n in deltas.items() if n
+        ]
         try:
             with TransactWrite(connection=self._connection()) as tx:
                 tx.update(
-                    BlobBucketModel(bucket.pk, bucket.sk), actions=actions, condition=condition
+                    m.BlobBucketModel(bucket.pk, bucket.sk), actions=actions, condition=condition
                 )
                 tx.update(
-                    PackageModel(pk, PKG_SK),
+                    m.PackageModel(pk, PKG_SK),
                     actions=counters,
-                    condition=PackageModel.state == "draft",
+                    condition=m.PackageModel.state == "draft",
                 )
             return True
         except TransactWriteError as exc:
@@ -211,47 +220,57 @@ class BlobStateStore(CatalogTable):
             return False
 
 
-def _buckets_of(package_id: str, ordered: list[str]) -> list[tuple[_Bucket, BlobBucketModel]]:
+def _counter(packages: type[PackageModel], status: BlobStatus) -> NumberAttribute:
+    """The package item's counter of a status (one of ``_COUNTED``)."""
+    return packages.verified_count if status is BlobStatus.VERIFIED else packages.rejected_count
+
+
+def _buckets_of(
+    models: TableModels, package_id: str, ordered: list[str]
+) -> list[tuple[_Bucket, BlobBucketModel]]:
     """The buckets that may list these digests (sorted), read from their shards only."""
-    shards = shards_of(package_id)
+    shards = shards_of(models, package_id)
     per_shard: dict[int, list[str]] = {}
     for h in ordered:
         per_shard.setdefault(hex_shard(h, shards), []).append(h)
     found = []
     for shard, hexes in sorted(per_shard.items()):
         pk = shard_key(package_id, shard)
-        found += [(_Bucket(pk, b.sk), b) for b in _buckets_between(pk, hexes[0], hexes[-1])]
+        between = _buckets_between(models.BlobBucketModel, pk, hexes[0], hexes[-1])
+        found += [(_Bucket(pk, b.sk), b) for b in between]
     return found
 
 
-def _buckets_between(pk: str, first: str, last: str) -> list[BlobBucketModel]:
+def _buckets_between(
+    buckets: type[BlobBucketModel], pk: str, first: str, last: str
+) -> list[BlobBucketModel]:
     """The buckets that may list digests in ``[first, last]`` (read consistently)."""
-    start = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, first, ["sk"])
+    start = chunk_at(buckets, pk, BLOB_PREFIX, first, ["sk"])
     return list(
-        BlobBucketModel.query(
+        buckets.query(
             pk,
-            BlobBucketModel.sk.between(start.sk if start else BLOB_PREFIX, BLOB_PREFIX + last),
+            buckets.sk.between(start.sk if start else BLOB_PREFIX, BLOB_PREFIX + last),
             consistent_read=True,
         )
     )
 
 
-def _bucket_of(pk: str, hex_digest: str) -> BlobBucketModel | None:
+def _bucket_of(buckets: type[BlobBucketModel], pk: str, hex_digest: str) -> BlobBucketModel | None:
     """The bucket listing a blob, read for that blob's entries only (None: not listed)."""
-    entries = [BlobBucketModel.sk] + [
-        getattr(BlobBucketModel, name)[hex_digest] for name in ("size", "status", "seen")
+    entries = [buckets.sk] + [
+        getattr(buckets, name)[hex_digest] for name in ("size", "status", "seen")
     ]
-    bucket = chunk_at(BlobBucketModel, pk, BLOB_PREFIX, hex_digest, entries)
+    bucket = chunk_at(buckets, pk, BLOB_PREFIX, hex_digest, entries)
     if bucket is None or bucket.status is None or hex_digest not in bucket.status.attribute_values:
         return None
     return bucket
 
 
-def _shard_states(shard: int, pk: str, status: BlobStatus | None) -> Iterator[BlobState]:
+def _shard_states(
+    buckets: type[BlobBucketModel], shard: int, pk: str, status: BlobStatus | None
+) -> Iterator[BlobState]:
     """The blobs of one shard in digest order, optionally only those in one status."""
-    for bucket in BlobBucketModel.query(
-        pk, BlobBucketModel.sk.startswith(BLOB_PREFIX), consistent_read=True
-    ):
+    for bucket in buckets.query(pk, buckets.sk.startswith(BLOB_PREFIX), consistent_read=True):
         for state in _bucket_states(bucket, shard):
             if status is None or state.status is status:
                 yield state

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from artifactstore.adapters.dynamodb.models import BlobModel, item_key
-from artifactstore.adapters.dynamodb.support import CONDITION_FAILED, error_code
+from artifactstore.adapters.dynamodb.models import item_key
+from artifactstore.adapters.dynamodb.support import CONDITION_FAILED, CatalogTable, error_code
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.lifecycle import SweepCandidate
 from artifactstore.domain.packages import HeldBlob
@@ -20,11 +21,14 @@ from artifactstore.domain.packs import PackPlace
 from artifactstore.domain.protection import Protection, lock_mode_of
 from artifactstore.workers import parallel_map
 
+if TYPE_CHECKING:  # the template: every read and write goes through ``self.models``
+    from artifactstore.adapters.dynamodb.models import BlobModel
+
 VERIFIED_SLICE = 1000  # keys per parallel reader (BatchGetItem takes 100 at a time)
 
 
-def _key(backend: str, digest: Digest) -> BlobModel:
-    return BlobModel(item_key("BLOB", backend, digest.hex), "BLOB")
+def _key(blobs: type[BlobModel], backend: str, digest: Digest) -> BlobModel:
+    return blobs(item_key("BLOB", backend, digest.hex), "BLOB")
 
 
 def expiry_partition(backend: str) -> str:
@@ -36,7 +40,7 @@ def expiry_sort(when: datetime, hex_digest: str) -> str:
     return f"{when.isoformat()}#{hex_digest}"
 
 
-class HeldBlobStore:
+class HeldBlobStore(CatalogTable):
     """Read, record, protect, lease and retire held blobs; every write is conditional."""
 
     def verified_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
@@ -52,19 +56,21 @@ class HeldBlobStore:
         """The verified blobs among ``digests`` the backend holds: hex → its record (size,
         protection, producers that proved possession). A blob the sweep is deleting is not
         held."""
+        m = self.models
         return {
             item.pk.rsplit("#", 1)[1]: HeldBlob(
                 int(item.size), _protection(item), frozenset(item.producers or ()), _place(item)
             )
-            for item in _blob_items(backend, digests)
+            for item in _blob_items(m.BlobModel, backend, digests)
             if not _tombstoned(item)
         }
 
     def swept_blobs(self, backend: str, digests: Iterable[Digest]) -> set[str]:
         """Which of ``digests`` (hex) the sweep is deleting (tombstoned)."""
+        m = self.models
         return {
             item.pk.rsplit("#", 1)[1]
-            for item in _blob_items(backend, digests, ["pk", "tombstoned_at"])
+            for item in _blob_items(m.BlobModel, backend, digests, ["pk", "tombstoned_at"])
             if _tombstoned(item)
         }
 
@@ -82,7 +88,8 @@ class HeldBlobStore:
         possession. The first writer creates the item; a later one only adds protection it
         applied (``raise_blob_protection``) and its producer. False when the sweep is
         deleting the blob (tombstoned): the caller must not rely on it."""
-        item = _key(backend, digest)
+        m = self.models
+        item = _key(m.BlobModel, backend, digest)
         item.size = size
         item.verified_at = now
         item.first_package_id = package_id
@@ -96,7 +103,7 @@ class HeldBlobStore:
                 item.gsi4pk = expiry_partition(backend)
                 item.gsi4sk = expiry_sort(protection.expires_at, digest.hex)
         try:
-            item.save(condition=BlobModel.pk.does_not_exist())
+            item.save(condition=m.BlobModel.pk.does_not_exist())
             return True
         except PutError as exc:
             if error_code(exc) != CONDITION_FAILED:
@@ -111,10 +118,11 @@ class HeldBlobStore:
         """Record that ``producer`` proved possession of a held blob (the verifier hashed its
         upload); False (nothing written) when the backend does not hold it, or the sweep is
         deleting it."""
+        m = self.models
         return _update(
-            _key(backend, digest),
-            [BlobModel.producers.add({producer})],
-            _alive_condition(),
+            _key(m.BlobModel, backend, digest),
+            [m.BlobModel.producers.add({producer})],
+            _alive_condition(m.BlobModel),
         )
 
     def raise_blob_protection(self, backend: str, digest: Digest, protection: Protection) -> bool:
@@ -126,45 +134,55 @@ class HeldBlobStore:
         the lock end and the expiry date only move later, and ``expiring`` only from true (or
         unknown) to false. One write when only one of them moves.
         """
-        item = _key(backend, digest)
+        m = self.models
+        item = _key(m.BlobModel, backend, digest)
         expiring: list[Action] = (
-            [BlobModel.expiring.set(False), BlobModel.gsi4pk.remove(), BlobModel.gsi4sk.remove()]
+            [
+                m.BlobModel.expiring.set(False),
+                m.BlobModel.gsi4pk.remove(),
+                m.BlobModel.gsi4sk.remove(),
+            ]
             if not protection.expiring
             # An unrecorded item learns it may expire: weaker than unknown, never wrong.
-            else [BlobModel.expiring.set(BlobModel.expiring | True)]
+            else [m.BlobModel.expiring.set(m.BlobModel.expiring | True)]
         )
         moves: list[tuple[list[Action], Condition]] = []
         if protection.retain_until is not None:
             moves.append(
                 (
                     [
-                        BlobModel.lock_mode.set(protection.lock_mode or ""),
-                        BlobModel.retain_until.set(protection.retain_until),
+                        m.BlobModel.lock_mode.set(protection.lock_mode or ""),
+                        m.BlobModel.retain_until.set(protection.retain_until),
                     ],
-                    BlobModel.retain_until.does_not_exist()
-                    | (BlobModel.retain_until < protection.retain_until),
+                    m.BlobModel.retain_until.does_not_exist()
+                    | (m.BlobModel.retain_until < protection.retain_until),
                 )
             )
         if protection.expires_at is not None:
-            later: list[Action] = [BlobModel.expires_at.set(protection.expires_at)]
+            later: list[Action] = [m.BlobModel.expires_at.set(protection.expires_at)]
             if protection.expiring:
-                later.append(BlobModel.gsi4sk.set(expiry_sort(protection.expires_at, digest.hex)))
+                later.append(m.BlobModel.gsi4sk.set(expiry_sort(protection.expires_at, digest.hex)))
             moves.append(
                 (
                     later,
-                    BlobModel.expires_at.does_not_exist()
-                    | (BlobModel.expires_at < protection.expires_at),
+                    m.BlobModel.expires_at.does_not_exist()
+                    | (m.BlobModel.expires_at < protection.expires_at),
                 )
             )
         recorded = False
         for actions, condition in moves:
-            recorded |= _update(item, [*expiring, *actions], _alive_condition() & condition)
+            recorded |= _update(
+                item, [*expiring, *actions], _alive_condition(m.BlobModel) & condition
+            )
         # Nothing moved (recorded already): one write still says whether the blob is alive.
-        return recorded or _update(item, expiring, _alive_condition())
+        return recorded or _update(item, expiring, _alive_condition(m.BlobModel))
 
     def _alive(self, backend: str, digest: Digest) -> bool:
+        m = self.models
         return _update(
-            _key(backend, digest), [BlobModel.size.set(BlobModel.size)], _alive_condition()
+            _key(m.BlobModel, backend, digest),
+            [m.BlobModel.size.set(m.BlobModel.size)],
+            _alive_condition(m.BlobModel),
         )
 
     # -- the end of a blob -------------------------------------------------------------------
@@ -174,19 +192,20 @@ class HeldBlobStore:
         blob alone. True when it is leased, or not recorded at all (nothing to hold against:
         the sweep forgets a blob only after deleting its bytes); False while the sweep is
         deleting it (the verifier waits and tries again)."""
+        m = self.models
         try:
-            item = BlobModel.get(
+            item = m.BlobModel.get(
                 item_key("BLOB", backend, digest.hex), "BLOB", consistent_read=True
             )
-        except BlobModel.DoesNotExist:
+        except m.BlobModel.DoesNotExist:
             return True
         if _tombstoned(item):
             return False
         return _update(
             item,
-            [BlobModel.lease_until.set(until)],
-            BlobModel.tombstoned_at.does_not_exist()
-            & (BlobModel.lease_until.does_not_exist() | (BlobModel.lease_until < until)),
+            [m.BlobModel.lease_until.set(until)],
+            m.BlobModel.tombstoned_at.does_not_exist()
+            & (m.BlobModel.lease_until.does_not_exist() | (m.BlobModel.lease_until < until)),
         ) or self._alive(backend, digest)
 
     def sweepable_blobs(
@@ -195,6 +214,7 @@ class HeldBlobStore:
         """Expiring blobs of ``backend`` whose recorded expiry is before ``before``, oldest
         first, those the sweep already tombstoned included (it finishes them); after the
         candidate at ``after`` when given."""
+        m = self.models
         start = None
         if after is not None:
             start = {
@@ -203,9 +223,9 @@ class HeldBlobStore:
                 "pk": {"S": item_key("BLOB", backend, after.rsplit("#", 1)[-1])},
                 "sk": {"S": "BLOB"},
             }
-        found = BlobModel.expiry.query(
+        found = m.BlobModel.expiry.query(
             expiry_partition(backend),
-            BlobModel.gsi4sk < before.isoformat(),
+            m.BlobModel.gsi4sk < before.isoformat(),
             limit=limit,
             last_evaluated_key=start,
         )
@@ -226,21 +246,23 @@ class HeldBlobStore:
     ) -> bool:
         """Mark a blob as being deleted, if nothing may rely on it any more: still expiring,
         its expiry before ``expired_before``, no lock and no lease beyond ``now``."""
+        m = self.models
         return _update(
-            _key(backend, digest),
-            [BlobModel.tombstoned_at.set(now)],
-            BlobModel.pk.exists()
-            & BlobModel.tombstoned_at.does_not_exist()
-            & (BlobModel.expiring == True)  # noqa: E712 - a DynamoDB condition
-            & (BlobModel.expires_at < expired_before)
-            & (BlobModel.retain_until.does_not_exist() | (BlobModel.retain_until < now))
-            & (BlobModel.lease_until.does_not_exist() | (BlobModel.lease_until < now)),
+            _key(m.BlobModel, backend, digest),
+            [m.BlobModel.tombstoned_at.set(now)],
+            m.BlobModel.pk.exists()
+            & m.BlobModel.tombstoned_at.does_not_exist()
+            & (m.BlobModel.expiring == True)  # noqa: E712 - a DynamoDB condition
+            & (m.BlobModel.expires_at < expired_before)
+            & (m.BlobModel.retain_until.does_not_exist() | (m.BlobModel.retain_until < now))
+            & (m.BlobModel.lease_until.does_not_exist() | (m.BlobModel.lease_until < now)),
         )
 
     def forget_blob(self, backend: str, digest: Digest) -> None:
         """Drop a tombstoned blob's record, its bytes deleted."""
+        m = self.models
         try:
-            _key(backend, digest).delete(condition=BlobModel.tombstoned_at.exists())
+            _key(m.BlobModel, backend, digest).delete(condition=m.BlobModel.tombstoned_at.exists())
         except DeleteError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
@@ -248,18 +270,22 @@ class HeldBlobStore:
     def restore_blob(self, backend: str, digest: Digest, until: datetime) -> None:
         """Take a tombstone back (storage refused to delete: a lock the catalog did not know),
         and look at the blob again only after ``until``."""
+        m = self.models
         _update(
-            _key(backend, digest),
+            _key(m.BlobModel, backend, digest),
             [
-                BlobModel.tombstoned_at.remove(),
-                BlobModel.gsi4sk.set(expiry_sort(until, digest.hex)),
+                m.BlobModel.tombstoned_at.remove(),
+                m.BlobModel.gsi4sk.set(expiry_sort(until, digest.hex)),
             ],
-            BlobModel.tombstoned_at.exists(),
+            m.BlobModel.tombstoned_at.exists(),
         )
 
 
 def _blob_items(
-    backend: str, digests: Iterable[Digest], attributes: list[str] | None = None
+    blobs: type[BlobModel],
+    backend: str,
+    digests: Iterable[Digest],
+    attributes: list[str] | None = None,
 ) -> list[BlobModel]:
     """The recorded items of ``digests``, in parallel slices of batched reads. Consistent: a
     blob recorded by the verifier a moment ago is seen."""
@@ -267,13 +293,13 @@ def _blob_items(
     slices = [keys[i : i + VERIFIED_SLICE] for i in range(0, len(keys), VERIFIED_SLICE)]
 
     def read(chunk: list[tuple[str, str]]) -> list[BlobModel]:
-        return list(BlobModel.batch_get(chunk, consistent_read=True, attributes_to_get=attributes))
+        return list(blobs.batch_get(chunk, consistent_read=True, attributes_to_get=attributes))
 
     return [item for part in parallel_map(read, slices) for item in part]
 
 
-def _alive_condition() -> Condition:
-    alive: Condition = BlobModel.pk.exists() & BlobModel.tombstoned_at.does_not_exist()
+def _alive_condition(blobs: type[BlobModel]) -> Condition:
+    alive: Condition = blobs.pk.exists() & blobs.tombstoned_at.does_not_exist()
     return alive
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
 
-from artifactstore.adapters.dynamodb.models import BundleModel, draft_ttl, item_key
+from artifactstore.adapters.dynamodb.models import draft_ttl, item_key
 from artifactstore.adapters.dynamodb.support import CatalogTable
 
 BUNDLE_PREFIX = "BUNDLE#"
@@ -29,7 +29,7 @@ class BundleStore(CatalogTable):
         The item carries its draft's TTL and keeps it after sealing, like the blob buckets:
         only the verifier reads it, and no message outlives SQS's 14 days.
         """
-        BundleModel(
+        self.models.BundleModel(
             item_key("PKG", package_id),
             BUNDLE_PREFIX + bundle_id,
             members=json.dumps([[h, n] for h, n in members], separators=(",", ":")),
@@ -39,7 +39,7 @@ class BundleStore(CatalogTable):
     def get_bundle(self, package_id: str, bundle_id: str) -> list[tuple[str, int]] | None:
         """The bundle's members (hex, size) in byte order, or None when it was never asked for."""
         try:
-            item = BundleModel.get(
+            item = self.models.BundleModel.get(
                 item_key("PKG", package_id), BUNDLE_PREFIX + bundle_id, consistent_read=True
             )
         except DoesNotExist:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import (
     DoesNotExist,
@@ -20,7 +20,7 @@ from artifactstore.adapters.dynamodb.blobs import HeldBlobStore
 from artifactstore.adapters.dynamodb.bundles import BundleStore
 from artifactstore.adapters.dynamodb.contents import ContentsStore
 from artifactstore.adapters.dynamodb.file_list_store import FileListStore
-from artifactstore.adapters.dynamodb.models import KeyClaimModel, PackageModel, draft_ttl, item_key
+from artifactstore.adapters.dynamodb.models import draft_ttl, item_key
 from artifactstore.adapters.dynamodb.packs import PackStore
 from artifactstore.adapters.dynamodb.schemas_tokens import SchemaAndTokenStore
 from artifactstore.adapters.dynamodb.shards import shard_count
@@ -29,10 +29,9 @@ from artifactstore.adapters.dynamodb.support import (
     PKG_SK,
     KeyTaken,
     StaleWrite,
-    decode_cursor,
-    encode_cursor,
+    cursor_of,
     error_code,
-    update_package,
+    start_key,
 )
 from artifactstore.domain.manifest import canonical_json
 from artifactstore.domain.packages import (
@@ -41,6 +40,9 @@ from artifactstore.domain.packages import (
     Page,
 )
 from artifactstore.errors import NotFound
+
+if TYPE_CHECKING:  # the templates: every read and write goes through ``self.models``
+    from artifactstore.adapters.dynamodb.models import KeyClaimModel, PackageModel
 
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 OUTBOX = "OUTBOX"
@@ -78,14 +80,14 @@ def _to_record(item: PackageModel) -> PackageRecord:
     )
 
 
-def _claim_that_won(exc: TransactWriteError) -> KeyClaimModel | None:
+def _claim_that_won(claims: type[KeyClaimModel], exc: TransactWriteError) -> KeyClaimModel | None:
     """The claim whose existence cancelled a create (DynamoDB returns it: ALL_OLD), if that
     is why it was cancelled."""
     reasons = exc.cause.cancellation_reasons if isinstance(exc.cause, VerboseClientError) else []
     first = reasons[0] if reasons else None
     if first is None or first.code != "ConditionalCheckFailed" or not first.raw_item:
         return None
-    return KeyClaimModel.from_raw_data(first.raw_item)
+    return claims.from_raw_data(first.raw_item)
 
 
 def _order_key(when: datetime, package_id: str) -> str:
@@ -100,10 +102,11 @@ class DynamoCatalog(
     # -- packages ----------------------------------------------------------------------------
 
     def _package_model(self, record: PackageRecord) -> PackageModel:
+        m = self.models
         order = _order_key(record.created_at, record.package_id)
         # A large list (declared, when sent in parts) spreads over several keys; fixed for good.
         shards = shard_count(record.file_count)
-        return PackageModel(
+        return m.PackageModel(
             item_key("PKG", record.package_id),
             PKG_SK,
             package_id=record.package_id,
@@ -135,7 +138,8 @@ class DynamoCatalog(
 
     def create_package(self, record: PackageRecord) -> None:
         """Claim (producer, key) and create the package in one transaction, or raise KeyTaken."""
-        claim = KeyClaimModel(
+        m = self.models
+        claim = m.KeyClaimModel(
             item_key("KEY", record.producer, record.idempotency_key),
             "KEY",
             package_id=record.package_id,
@@ -144,10 +148,12 @@ class DynamoCatalog(
         )
         try:
             with TransactWrite(connection=self._connection()) as tx:
-                tx.save(claim, condition=KeyClaimModel.pk.does_not_exist(), return_values="ALL_OLD")
-                tx.save(self._package_model(record), condition=PackageModel.pk.does_not_exist())
+                tx.save(
+                    claim, condition=m.KeyClaimModel.pk.does_not_exist(), return_values="ALL_OLD"
+                )
+                tx.save(self._package_model(record), condition=m.PackageModel.pk.does_not_exist())
         except TransactWriteError as exc:
-            winner = _claim_that_won(exc)
+            winner = _claim_that_won(m.KeyClaimModel, exc)
             if winner is None:
                 raise
             raise KeyTaken(winner.package_id, winner.content_digest) from exc
@@ -155,35 +161,38 @@ class DynamoCatalog(
     def create_package_replacing(self, record: PackageRecord, expired_package_id: str) -> None:
         """Point a key whose package expired (or is gone: DynamoDB's TTL deleted it) at a new
         draft, both in one transaction."""
-        claim = KeyClaimModel(item_key("KEY", record.producer, record.idempotency_key), "KEY")
+        m = self.models
+        claim = m.KeyClaimModel(item_key("KEY", record.producer, record.idempotency_key), "KEY")
         try:
             with TransactWrite(connection=self._connection()) as tx:
                 tx.update(
                     claim,
                     actions=[
-                        KeyClaimModel.package_id.set(record.package_id),
-                        KeyClaimModel.content_digest.set(record.fingerprint),
-                        KeyClaimModel.ttl.set(draft_ttl(record.expires_at)),
+                        m.KeyClaimModel.package_id.set(record.package_id),
+                        m.KeyClaimModel.content_digest.set(record.fingerprint),
+                        m.KeyClaimModel.ttl.set(draft_ttl(record.expires_at)),
                     ],
-                    condition=KeyClaimModel.package_id == expired_package_id,
+                    condition=m.KeyClaimModel.package_id == expired_package_id,
                 )
-                tx.save(self._package_model(record), condition=PackageModel.pk.does_not_exist())
+                tx.save(self._package_model(record), condition=m.PackageModel.pk.does_not_exist())
         except TransactWriteError as exc:
             raise StaleWrite("the key was claimed by another request") from exc
 
     def find_claim(self, producer: str, key: str) -> tuple[str, str] | None:
         """(package_id, fingerprint) named by (producer, key), if any."""
+        m = self.models
         try:
-            claim = KeyClaimModel.get(item_key("KEY", producer, key), "KEY", consistent_read=True)
+            claim = m.KeyClaimModel.get(item_key("KEY", producer, key), "KEY", consistent_read=True)
         except DoesNotExist:
             return None
         return claim.package_id, claim.content_digest
 
     def _package_item(self, package_id: str) -> PackageModel:
+        m = self.models
         if not _UUID_RE.fullmatch(package_id):
             raise NotFound(f"no package {package_id!r}", code="package_not_found")
         try:
-            return PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
+            return m.PackageModel.get(item_key("PKG", package_id), PKG_SK, consistent_read=True)
         except DoesNotExist as exc:
             raise NotFound(f"no package {package_id}", code="package_not_found") from exc
 
@@ -201,23 +210,24 @@ class DynamoCatalog(
         cursor: str | None,
     ) -> Page[PackageRecord]:
         """Packages newest first, by producer or by state (or both)."""
+        m = self.models
         condition = None
         if state is not None and producer is not None:
-            condition = PackageModel.state == state
+            condition = m.PackageModel.state == state
         if key is not None:
-            key_condition = PackageModel.idempotency_key == key
+            key_condition = m.PackageModel.idempotency_key == key
             condition = key_condition if condition is None else condition & key_condition
         # Newest first from the producer's index, or else from the state's.
         index, (hash_attr, range_attr), partition = (
-            (PackageModel.by_producer, ("gsi1pk", "gsi1sk"), item_key("PRODUCER", producer))
+            (m.PackageModel.by_producer, ("gsi1pk", "gsi1sk"), item_key("PRODUCER", producer))
             if producer is not None
             else (
-                PackageModel.by_state,
+                m.PackageModel.by_state,
                 ("gsi2pk", "gsi2sk"),
                 item_key("STATE", state or PackageState.SEALED.value),
             )
         )
-        start = decode_cursor(cursor, {hash_attr: partition}, (range_attr, "pk", "sk"))
+        start = start_key(cursor, {hash_attr: partition}, (range_attr, "pk", "sk"))
         result = index.query(
             partition,
             scan_index_forward=False,
@@ -226,14 +236,15 @@ class DynamoCatalog(
             last_evaluated_key=start,
         )
         items = [_to_record(i) for i in result]
-        return Page(items, encode_cursor(result.last_evaluated_key))
+        return Page(items, cursor_of(result.last_evaluated_key))
 
     def request_finalize(self, package_id: str) -> None:
         """Record that the client is done uploading (idempotent)."""
+        m = self.models
         try:
-            PackageModel(item_key("PKG", package_id), PKG_SK).update(
-                actions=[PackageModel.finalize_requested.set(True)],
-                condition=PackageModel.pk.exists(),
+            m.PackageModel(item_key("PKG", package_id), PKG_SK).update(
+                actions=[m.PackageModel.finalize_requested.set(True)],
+                condition=m.PackageModel.pk.exists(),
             )
         except UpdateError as exc:
             if error_code(exc) == CONDITION_FAILED:
@@ -255,33 +266,34 @@ class DynamoCatalog(
         expired meanwhile) leaves a claim and chunks without TTL beside a package item with
         one: a claim whose package is gone counts as expired (``create_or_resume``).
         """
+        m = self.models
         self._keep_claim(record)
         self.keep_file_list(record.package_id)
         order = _order_key(record.created_at, record.package_id)
         expiry = []
         if expiry_due is not None:
             expiry = [
-                PackageModel.expiry_due.set(expiry_due),
-                PackageModel.gsi4pk.set(EXPIRING),
-                PackageModel.gsi4sk.set(_order_key(expiry_due, record.package_id)),
+                m.PackageModel.expiry_due.set(expiry_due),
+                m.PackageModel.gsi4pk.set(EXPIRING),
+                m.PackageModel.gsi4sk.set(_order_key(expiry_due, record.package_id)),
             ]
         try:
-            PackageModel(item_key("PKG", record.package_id), PKG_SK).update(
+            m.PackageModel(item_key("PKG", record.package_id), PKG_SK).update(
                 actions=[
-                    PackageModel.state.set(PackageState.SEALED.value),
-                    PackageModel.manifest_digest.set(manifest_digest),
-                    PackageModel.sealed_at.set(now),
-                    PackageModel.gsi2pk.set(item_key("STATE", PackageState.SEALED.value)),
-                    PackageModel.gsi3pk.set(OUTBOX),
-                    PackageModel.gsi3sk.set(order),
-                    PackageModel.ttl.remove(),
+                    m.PackageModel.state.set(PackageState.SEALED.value),
+                    m.PackageModel.manifest_digest.set(manifest_digest),
+                    m.PackageModel.sealed_at.set(now),
+                    m.PackageModel.gsi2pk.set(item_key("STATE", PackageState.SEALED.value)),
+                    m.PackageModel.gsi3pk.set(OUTBOX),
+                    m.PackageModel.gsi3sk.set(order),
+                    m.PackageModel.ttl.remove(),
                     *expiry,
                 ],
-                condition=(PackageModel.state == PackageState.DRAFT.value)
-                & (PackageModel.verified_count == record.blob_count)
-                & (PackageModel.rejected_count == 0)
-                & (PackageModel.finalize_requested == True)  # noqa: E712 - a DynamoDB condition
-                & (PackageModel.files_complete == True),  # noqa: E712
+                condition=(m.PackageModel.state == PackageState.DRAFT.value)
+                & (m.PackageModel.verified_count == record.blob_count)
+                & (m.PackageModel.rejected_count == 0)
+                & (m.PackageModel.finalize_requested == True)  # noqa: E712 - a DynamoDB condition
+                & (m.PackageModel.files_complete == True),  # noqa: E712
             )
             return True
         except UpdateError as exc:
@@ -289,37 +301,38 @@ class DynamoCatalog(
                 return False
             raise
 
-    @staticmethod
-    def _keep_claim(record: PackageRecord) -> None:
+    def _keep_claim(self, record: PackageRecord) -> None:
         """Remove the TTL of the key claim, while it names this package."""
-        claim = KeyClaimModel(item_key("KEY", record.producer, record.idempotency_key), "KEY")
+        m = self.models
+        claim = m.KeyClaimModel(item_key("KEY", record.producer, record.idempotency_key), "KEY")
         try:
             claim.update(
-                actions=[KeyClaimModel.ttl.remove()],
-                condition=KeyClaimModel.package_id == record.package_id,
+                actions=[m.KeyClaimModel.ttl.remove()],
+                condition=m.KeyClaimModel.package_id == record.package_id,
             )
         except UpdateError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
 
-    @staticmethod
-    def _expirable(now: datetime, abandoned_before: datetime) -> Condition:
+    def _expirable(self, now: datetime, abandoned_before: datetime) -> Condition:
         """Past its TTL, or abandoned by a creator that never finished its file list."""
-        abandoned: Condition = (PackageModel.files_complete == False) & (  # noqa: E712
-            PackageModel.created_at < abandoned_before
+        m = self.models
+        abandoned: Condition = (m.PackageModel.files_complete == False) & (  # noqa: E712
+            m.PackageModel.created_at < abandoned_before
         )
-        return Or(PackageModel.expires_at < now, abandoned)
+        return Or(m.PackageModel.expires_at < now, abandoned)
 
     def expire(self, package_id: str, now: datetime, abandoned_before: datetime) -> bool:
         """draft → expired (see ``_expirable``); False if it sealed or expired meanwhile."""
+        m = self.models
         try:
-            PackageModel(item_key("PKG", package_id), PKG_SK).update(
+            m.PackageModel(item_key("PKG", package_id), PKG_SK).update(
                 actions=[
-                    PackageModel.state.set(PackageState.EXPIRED.value),
-                    PackageModel.expired_at.set(now),
-                    PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
+                    m.PackageModel.state.set(PackageState.EXPIRED.value),
+                    m.PackageModel.expired_at.set(now),
+                    m.PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
                 ],
-                condition=(PackageModel.state == PackageState.DRAFT.value)
+                condition=(m.PackageModel.state == PackageState.DRAFT.value)
                 & self._expirable(now, abandoned_before),
             )
             return True
@@ -332,7 +345,8 @@ class DynamoCatalog(
         self, now: datetime, abandoned_before: datetime, limit: int = 100
     ) -> list[PackageRecord]:
         """Drafts to expire, oldest first (see ``_expirable``)."""
-        result = PackageModel.by_state.query(
+        m = self.models
+        result = m.PackageModel.by_state.query(
             item_key("STATE", PackageState.DRAFT.value),
             filter_condition=self._expirable(now, abandoned_before),
             limit=limit,
@@ -341,24 +355,26 @@ class DynamoCatalog(
 
     def due_packages(self, now: datetime, limit: int) -> list[PackageRecord]:
         """Sealed packages whose expiry is due before ``now``, earliest first."""
-        found = PackageModel.expiry.query(
-            EXPIRING, PackageModel.gsi4sk < now.isoformat(), limit=limit
+        m = self.models
+        found = m.PackageModel.expiry.query(
+            EXPIRING, m.PackageModel.gsi4sk < now.isoformat(), limit=limit
         )
         return [_to_record(i) for i in found]
 
     def expire_sealed(self, package_id: str, now: datetime) -> bool:
         """sealed → expired, once its expiry is due; it leaves the expiry index."""
+        m = self.models
         try:
-            PackageModel(item_key("PKG", package_id), PKG_SK).update(
+            m.PackageModel(item_key("PKG", package_id), PKG_SK).update(
                 actions=[
-                    PackageModel.state.set(PackageState.EXPIRED.value),
-                    PackageModel.expired_at.set(now),
-                    PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
-                    PackageModel.gsi4pk.remove(),
-                    PackageModel.gsi4sk.remove(),
+                    m.PackageModel.state.set(PackageState.EXPIRED.value),
+                    m.PackageModel.expired_at.set(now),
+                    m.PackageModel.gsi2pk.set(item_key("STATE", PackageState.EXPIRED.value)),
+                    m.PackageModel.gsi4pk.remove(),
+                    m.PackageModel.gsi4sk.remove(),
                 ],
-                condition=(PackageModel.state == PackageState.SEALED.value)
-                & (PackageModel.expiry_due <= now),
+                condition=(m.PackageModel.state == PackageState.SEALED.value)
+                & (m.PackageModel.expiry_due <= now),
             )
             return True
         except UpdateError as exc:
@@ -368,15 +384,20 @@ class DynamoCatalog(
 
     def unpublished_seals(self, limit: int = 100) -> list[PackageRecord]:
         """Sealed packages whose seal event is not confirmed published (the outbox)."""
-        return [_to_record(i) for i in PackageModel.outbox.query(OUTBOX, limit=limit)]
+        m = self.models
+        return [_to_record(i) for i in m.PackageModel.outbox.query(OUTBOX, limit=limit)]
 
     def mark_published(self, package_id: str) -> None:
         """Take a package out of the outbox."""
-        update_package(package_id, [PackageModel.gsi3pk.remove(), PackageModel.gsi3sk.remove()])
+        m = self.models
+        self._update_package(
+            package_id, [m.PackageModel.gsi3pk.remove(), m.PackageModel.gsi3sk.remove()]
+        )
 
     def record_link(self, package_id: str, link: dict[str, Any]) -> None:
         """Record the State Hub link outcome on the package (its state does not change)."""
-        update_package(package_id, [PackageModel.state_hub_link.set(link)])
+        m = self.models
+        self._update_package(package_id, [m.PackageModel.state_hub_link.set(link)])
 
 
 def utcnow() -> datetime:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from artifactstore.adapters.dynamodb import file_list_items as file_lists
 from artifactstore.adapters.dynamodb.blob_states import BlobStateStore
 from artifactstore.adapters.dynamodb.file_list_items import FILE_END, FILE_PREFIX, chunk_at
-from artifactstore.adapters.dynamodb.models import FileChunkModel, PackageModel, draft_ttl
+from artifactstore.adapters.dynamodb.models import draft_ttl
 from artifactstore.adapters.dynamodb.shards import (
     merged,
     path_shard,
@@ -18,7 +19,6 @@ from artifactstore.adapters.dynamodb.shards import (
     shard_keys,
     shards_of,
 )
-from artifactstore.adapters.dynamodb.support import update_package
 from artifactstore.domain.cursors import decode_after, encode_after
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import (
@@ -29,6 +29,9 @@ from artifactstore.domain.packages import (
     Page,
 )
 from artifactstore.errors import NotFound
+
+if TYPE_CHECKING:  # the template: every read goes through ``self.models``
+    from artifactstore.adapters.dynamodb.models import FileChunkModel
 
 
 class ContentsStore(BlobStateStore):
@@ -46,26 +49,27 @@ class ContentsStore(BlobStateStore):
         """Write the file chunks and blob buckets of a list written in one go (path order),
         with the TTL of a draft expiring at ``expires_at``."""
         ttl = draft_ttl(expires_at) if expires_at is not None else None
-        file_lists.add_file_chunks(package_id, files, ttl)
+        file_lists.add_file_chunks(self.models, package_id, files, ttl)
         blobs = {f.digest.hex: f.size for f in files}
-        file_lists.add_blob_buckets(package_id, blobs, verified_hex or set(), ttl)
+        file_lists.add_blob_buckets(self.models, package_id, blobs, verified_hex or set(), ttl)
 
     def mark_files_complete(self, package_id: str) -> None:
         """Record that every file chunk and blob bucket of the package is written."""
-        update_package(package_id, [PackageModel.files_complete.set(True)])
+        self._update_package(package_id, [self.models.PackageModel.files_complete.set(True)])
 
     def iter_files(self, package_id: str, after: str | None = None) -> Iterator[FileEntry]:
         """Every file of a package in path order (only those after ``after``, if given): the
         shards' runs merged (code points sort as UTF-8 bytes, DynamoDB's order)."""
-        keys = shard_keys(package_id, shards_of(package_id))
+        chunks = self.models.FileChunkModel
+        keys = shard_keys(package_id, shards_of(self.models, package_id))
         if len(keys) == 1:
-            return _files_after(keys[0], after)
-        return merged([_shard_files_after(pk, after) for pk in keys], key=lambda f: f.path)
+            return _files_after(chunks, keys[0], after)
+        return merged([_shard_files_after(chunks, pk, after) for pk in keys], key=lambda f: f.path)
 
     def get_file(self, package_id: str, path: str) -> FileEntry:
         """One file of a package (read from its shard alone), or NotFound."""
-        pk = shard_key(package_id, path_shard(path, shards_of(package_id)))
-        chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, path)
+        pk = shard_key(package_id, path_shard(path, shards_of(self.models, package_id)))
+        chunk = chunk_at(self.models.FileChunkModel, pk, FILE_PREFIX, path)
         for entry in file_lists.decode_files(chunk.files) if chunk else []:
             if entry.path == path:
                 return entry
@@ -96,31 +100,29 @@ class ContentsStore(BlobStateStore):
         }
 
 
-def _files_after(pk: str, after: str | None) -> Iterator[FileEntry]:
+def _files_after(chunks: type[FileChunkModel], pk: str, after: str | None) -> Iterator[FileEntry]:
     """The files of one key, from its chunk holding ``after``, read in pages of up to 1 MB."""
     start = FILE_PREFIX
     if after is not None:
-        chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
+        chunk = chunk_at(chunks, pk, FILE_PREFIX, after)
         start = chunk.sk if chunk else FILE_PREFIX
     # Consistent: sealing and the answers to the request that wrote the list read it.
-    for item in FileChunkModel.query(
-        pk, FileChunkModel.sk.between(start, FILE_END), consistent_read=True
-    ):
+    for item in chunks.query(pk, chunks.sk.between(start, FILE_END), consistent_read=True):
         yield from _after(item, after)
 
 
-def _shard_files_after(pk: str, after: str | None) -> Iterator[FileEntry]:
+def _shard_files_after(
+    chunks: type[FileChunkModel], pk: str, after: str | None
+) -> Iterator[FileEntry]:
     """The files of one shard of several, from its chunk holding ``after``, in growing pages:
     a page of files merged from every shard reads about one chunk of each."""
     start = None
     if after is not None:
-        chunk = chunk_at(FileChunkModel, pk, FILE_PREFIX, after)
+        chunk = chunk_at(chunks, pk, FILE_PREFIX, after)
         if chunk is not None:
             yield from _after(chunk, after)
             start = {"pk": {"S": pk}, "sk": {"S": chunk.sk}}  # then those after it
-    for item in query_growing(
-        FileChunkModel, pk, FileChunkModel.sk.between(FILE_PREFIX, FILE_END), start
-    ):
+    for item in query_growing(chunks, pk, chunks.sk.between(FILE_PREFIX, FILE_END), start):
         yield from _after(item, after)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import blake3
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -14,13 +14,7 @@ from pynamodb.expressions.condition import Condition, Or
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from artifactstore.adapters.dynamodb.models import (
-    BlobBucketModel,
-    FileChunkModel,
-    FilePartModel,
-    PackageModel,
-    item_key,
-)
+from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.shards import (
     hex_shard,
     path_shard,
@@ -42,7 +36,11 @@ from artifactstore.domain.packages import BlobStatus, PackageState
 from artifactstore.errors import Conflict, InvalidInput
 from artifactstore.workers import parallel_map
 
-_Chunk = TypeVar("_Chunk", FileChunkModel, BlobBucketModel)
+if TYPE_CHECKING:  # the templates: every read and write goes through the bound ``models``
+    from artifactstore.adapters.dynamodb.binding import TableModels
+    from artifactstore.adapters.dynamodb.models import BlobBucketModel, FileChunkModel
+
+_Chunk = TypeVar("_Chunk", "FileChunkModel", "BlobBucketModel")
 
 FILE_PREFIX = "FILE#"
 BLOB_PREFIX = "BLOB#"
@@ -55,9 +53,9 @@ BLOBS_PER_BUCKET = 64  # a verification rewrites its bucket: small ones cost few
 _ENTRY_OVERHEAD = 90  # digest hex, size, flag and JSON punctuation per file
 
 
-def batch_save(items: Sequence[Model]) -> None:
+def batch_save(models: TableModels, items: Sequence[Model]) -> None:
     """Batch-write many items of one package, retried through throttling (``writes``)."""
-    write_items(FileChunkModel.Meta.table_name, puts=items)
+    write_items(models, puts=items)
 
 
 def encode_files(files: Sequence[FileEntry]) -> str:
@@ -84,50 +82,55 @@ def split_files(files: Sequence[FileEntry]) -> Iterator[Sequence[FileEntry]]:
         yield files[start:]
 
 
-def add_file_chunks(package_id: str, files: Sequence[FileEntry], ttl: int | None = None) -> None:
+def add_file_chunks(
+    models: TableModels, package_id: str, files: Sequence[FileEntry], ttl: int | None = None
+) -> None:
     """Write a complete list, sorted by path, as chunk items (with their draft's TTL): each
     shard's files, in path order, cut into runs."""
-    shards = shards_of(package_id)
+    shards = shards_of(models, package_id)
     per_shard: list[list[FileEntry]] = [[] for _ in range(shards)]
     for entry in files:
         per_shard[path_shard(entry.path, shards)].append(entry)
     batch_save(
+        models,
         [
-            FileChunkModel(pk, FILE_PREFIX + run[0].path, files=encode_files(run), ttl=ttl)
+            models.FileChunkModel(pk, FILE_PREFIX + run[0].path, files=encode_files(run), ttl=ttl)
             for pk, shard_files in zip(shard_keys(package_id, shards), per_shard, strict=True)
             for run in split_files(shard_files)
-        ]
+        ],
     )
 
 
-def keep_file_chunks(package_id: str) -> None:
+def keep_file_chunks(models: TableModels, package_id: str) -> None:
     """Remove the TTL from a package's chunk items (it is being sealed: its file list is kept
     forever). Only chunks still carrying one are rewritten: one writer per shard (a single
     shard: ``WRITERS_PER_PACKAGE``), each update retried by botocore when throttled."""
     per_key = [
         [
             (pk, item.sk)
-            for item in FileChunkModel.query(
+            for item in models.FileChunkModel.query(
                 pk,
-                FileChunkModel.sk.between(FILE_PREFIX, FILE_END),
-                filter_condition=FileChunkModel.ttl.exists(),
+                models.FileChunkModel.sk.between(FILE_PREFIX, FILE_END),
+                filter_condition=models.FileChunkModel.ttl.exists(),
                 consistent_read=True,
                 attributes_to_get=["pk", "sk"],
             )
         ]
-        for pk in shard_keys(package_id, shards_of(package_id))
+        for pk in shard_keys(package_id, shards_of(models, package_id))
     ]
 
     def keep(run: Sequence[tuple[str, str]]) -> None:
         for pk, sk in run:
-            FileChunkModel(pk, sk).update(
-                actions=[FileChunkModel.ttl.remove()], condition=FileChunkModel.pk.exists()
+            models.FileChunkModel(pk, sk).update(
+                actions=[models.FileChunkModel.ttl.remove()],
+                condition=models.FileChunkModel.pk.exists(),
             )
 
     parallel_map(keep, writer_runs(per_key))
 
 
 def add_part_items(
+    models: TableModels,
     package_id: str,
     files: Sequence[FileEntry],
     declared: int,
@@ -144,19 +147,19 @@ def add_part_items(
     part's items go round the shards, from one its digest picks.
     """
     pk = item_key("PKG", package_id)
-    shards = shards_of(package_id)
+    shards = shards_of(models, package_id)
     text = encode_files(files)
     part = blake3.blake3(text.encode("utf-8")).hexdigest()
     count = len(files)
     if count > declared:
         raise _too_long(package_id, declared, count)
     for _ in range(5):
-        if _count_part(pk, f"{PART_PREFIX}{part}", count, declared, stale_before, ttl):
+        if _count_part(models, pk, f"{PART_PREFIX}{part}", count, declared, stale_before, ttl):
             break
         # Cancelled: find out why from what the transaction saw (read again, consistently).
-        if _part_marked(pk, f"{PART_PREFIX}{part}"):
+        if _part_marked(models, pk, f"{PART_PREFIX}{part}"):
             break  # counted before (a part sent again, or a writer that died after counting)
-        item = PackageModel.get(pk, PKG_SK, consistent_read=True)
+        item = models.PackageModel.get(pk, PKG_SK, consistent_read=True)
         if item.state != PackageState.DRAFT.value:
             raise Conflict(f"package {package_id} is {item.state}", code="not_a_draft")
         if item.files_complete:
@@ -178,15 +181,16 @@ def add_part_items(
         raise StaleWrite(f"the parts of package {package_id} kept changing")
     first = int(part[:8], 16)
     batch_save(
+        models,
         [
-            FilePartModel(
+            models.FilePartModel(
                 shard_key(package_id, (first + n) % shards),
                 f"{PART_PREFIX}{part}#{n:06d}",
                 files=encode_files(run),
                 ttl=ttl,
             )
             for n, run in enumerate(split_files(files))
-        ]
+        ],
     )
 
 
@@ -200,27 +204,34 @@ def _too_long(package_id: str, declared: int, received: int) -> InvalidInput:
 
 
 def _count_part(
-    pk: str, marker: str, count: int, declared: int, stale_before: datetime, ttl: int | None
+    models: TableModels,
+    pk: str,
+    marker: str,
+    count: int,
+    declared: int,
+    stale_before: datetime,
+    ttl: int | None,
 ) -> bool:
     """The counting transaction of ``add_part_items``; False when it was cancelled."""
     within: Condition = Or(
-        PackageModel.parts_stored.does_not_exist(),
-        PackageModel.parts_stored <= declared - count,
+        models.PackageModel.parts_stored.does_not_exist(),
+        models.PackageModel.parts_stored <= declared - count,
     )
     no_writer: Condition = Or(
-        PackageModel.list_writer.does_not_exist(), PackageModel.list_writer_at < stale_before
+        models.PackageModel.list_writer.does_not_exist(),
+        models.PackageModel.list_writer_at < stale_before,
     )
     try:
-        with TransactWrite(connection=PackageModel._get_connection().connection) as tx:
+        with TransactWrite(connection=models.connection) as tx:
             tx.save(
-                FilePartModel(pk, marker, files="[]", ttl=ttl),
-                condition=FilePartModel.sk.does_not_exist(),
+                models.FilePartModel(pk, marker, files="[]", ttl=ttl),
+                condition=models.FilePartModel.sk.does_not_exist(),
             )
             tx.update(
-                PackageModel(pk, PKG_SK),
-                actions=[PackageModel.parts_stored.add(count)],
-                condition=(PackageModel.state == PackageState.DRAFT.value)
-                & (PackageModel.files_complete == False)  # noqa: E712 - DynamoDB condition
+                models.PackageModel(pk, PKG_SK),
+                actions=[models.PackageModel.parts_stored.add(count)],
+                condition=(models.PackageModel.state == PackageState.DRAFT.value)
+                & (models.PackageModel.files_complete == False)  # noqa: E712 - DynamoDB condition
                 & within
                 & no_writer,
             )
@@ -231,45 +242,46 @@ def _count_part(
         return False
 
 
-def _part_marked(pk: str, marker: str) -> bool:
+def _part_marked(models: TableModels, pk: str, marker: str) -> bool:
     try:
-        FilePartModel.get(pk, marker, consistent_read=True, attributes_to_get=["pk"])
+        models.FilePartModel.get(pk, marker, consistent_read=True, attributes_to_get=["pk"])
         return True
     except DoesNotExist:
         return False
 
 
-def read_parts(package_id: str) -> list[FileEntry]:
+def read_parts(models: TableModels, package_id: str) -> list[FileEntry]:
     """Every file of every part received, in no particular order (duplicates included)."""
     files: list[FileEntry] = []
-    for pk in shard_keys(package_id, shards_of(package_id)):
+    for pk in shard_keys(package_id, shards_of(models, package_id)):
         # Consistent: the request completing a list reads the part it has just written.
-        for item in FilePartModel.query(
-            pk, FilePartModel.sk.startswith(PART_PREFIX), consistent_read=True
+        for item in models.FilePartModel.query(
+            pk, models.FilePartModel.sk.startswith(PART_PREFIX), consistent_read=True
         ):
             files.extend(decode_files(item.files))
     return files
 
 
-def delete_parts(package_id: str) -> None:
+def delete_parts(models: TableModels, package_id: str) -> None:
     """Drop the part items (and their markers), then reset the count of entries stored: once
     the list they made is stored as chunks, when its completion failed, or when the draft
     expired."""
     pk = item_key("PKG", package_id)
     items = [
         item
-        for key in shard_keys(package_id, shards_of(package_id))
-        for item in FilePartModel.query(
+        for key in shard_keys(package_id, shards_of(models, package_id))
+        for item in models.FilePartModel.query(
             key,
-            FilePartModel.sk.startswith(PART_PREFIX),
+            models.FilePartModel.sk.startswith(PART_PREFIX),
             consistent_read=True,
             attributes_to_get=["pk", "sk"],
         )
     ]
-    write_items(FilePartModel.Meta.table_name, deletes=items)
+    write_items(models, deletes=items)
     try:
-        PackageModel(pk, PKG_SK).update(
-            actions=[PackageModel.parts_stored.remove()], condition=PackageModel.pk.exists()
+        models.PackageModel(pk, PKG_SK).update(
+            actions=[models.PackageModel.parts_stored.remove()],
+            condition=models.PackageModel.pk.exists(),
         )
     except UpdateError as exc:
         if error_code(exc) != CONDITION_FAILED:
@@ -277,7 +289,11 @@ def delete_parts(package_id: str) -> None:
 
 
 def add_blob_buckets(
-    package_id: str, blobs: Mapping[str, int], verified_hex: set[str], ttl: int | None = None
+    models: TableModels,
+    package_id: str,
+    blobs: Mapping[str, int],
+    verified_hex: set[str],
+    ttl: int | None = None,
 ) -> None:
     """Write the distinct blobs, by digest, in buckets; those already held start out verified.
 
@@ -285,24 +301,30 @@ def add_blob_buckets(
     touches no blob of an incomplete list, so these writes cannot reset a verified one. Each
     shard's digests, sorted, are cut into runs.
     """
-    shards = shards_of(package_id)
+    shards = shards_of(models, package_id)
     per_shard: list[list[str]] = [[] for _ in range(shards)]
     for h in sorted(blobs):
         per_shard[hex_shard(h, shards)].append(h)
     items = []
     for shard, ordered in enumerate(per_shard):
-        items.extend(_buckets(shard_key(package_id, shard), ordered, blobs, verified_hex, ttl))
-    batch_save(items)
+        pk = shard_key(package_id, shard)
+        items.extend(_buckets(models.BlobBucketModel, pk, ordered, blobs, verified_hex, ttl))
+    batch_save(models, items)
 
 
 def _buckets(
-    pk: str, ordered: list[str], blobs: Mapping[str, int], verified_hex: set[str], ttl: int | None
+    buckets: type[BlobBucketModel],
+    pk: str,
+    ordered: list[str],
+    blobs: Mapping[str, int],
+    verified_hex: set[str],
+    ttl: int | None,
 ) -> list[BlobBucketModel]:
     items = []
     for start in range(0, len(ordered), BLOBS_PER_BUCKET):
         run = ordered[start : start + BLOBS_PER_BUCKET]
         items.append(
-            BlobBucketModel(
+            buckets(
                 pk,
                 BLOB_PREFIX + run[0],
                 size={h: blobs[h] for h in run},

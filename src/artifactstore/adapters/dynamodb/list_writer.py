@@ -4,26 +4,33 @@ the package item (``list_writer``, ``list_writer_at``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Or
 
-from artifactstore.adapters.dynamodb.models import PackageModel, item_key
+from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.support import CONDITION_FAILED, PKG_SK, error_code
 
+if TYPE_CHECKING:
+    from artifactstore.adapters.dynamodb.binding import TableModels
 
-def claim_file_list(package_id: str, writer: str, now: datetime, stale_before: datetime) -> bool:
+
+def claim_file_list(
+    models: TableModels, package_id: str, writer: str, now: datetime, stale_before: datetime
+) -> bool:
     """Become the one writer that completes the list (a stale claim may be taken over)."""
+    packages = models.PackageModel
     try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
+        packages(item_key("PKG", package_id), PKG_SK).update(
             actions=[
-                PackageModel.list_writer.set(writer),
-                PackageModel.list_writer_at.set(now),
+                packages.list_writer.set(writer),
+                packages.list_writer_at.set(now),
             ],
-            condition=(PackageModel.files_complete == False)  # noqa: E712 - DynamoDB condition
+            condition=(packages.files_complete == False)  # noqa: E712 - DynamoDB condition
             & Or(
-                PackageModel.list_writer.does_not_exist(),
-                PackageModel.list_writer_at < stale_before,
+                packages.list_writer.does_not_exist(),
+                packages.list_writer_at < stale_before,
             ),
         )
         return True
@@ -34,21 +41,28 @@ def claim_file_list(package_id: str, writer: str, now: datetime, stale_before: d
 
 
 def finish_file_list(
-    package_id: str, writer: str, *, blob_count: int, verified_count: int, total_bytes: int
+    models: TableModels,
+    package_id: str,
+    writer: str,
+    *,
+    blob_count: int,
+    verified_count: int,
+    total_bytes: int,
 ) -> bool:
     """Mark the list complete with its counters, if ``writer`` still holds the claim."""
+    packages = models.PackageModel
     try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
+        packages(item_key("PKG", package_id), PKG_SK).update(
             actions=[
-                PackageModel.files_complete.set(True),
-                PackageModel.blob_count.set(blob_count),
-                PackageModel.verified_count.set(verified_count),
-                PackageModel.total_bytes.set(total_bytes),
-                PackageModel.list_writer.remove(),
-                PackageModel.list_writer_at.remove(),
+                packages.files_complete.set(True),
+                packages.blob_count.set(blob_count),
+                packages.verified_count.set(verified_count),
+                packages.total_bytes.set(total_bytes),
+                packages.list_writer.remove(),
+                packages.list_writer_at.remove(),
             ],
-            condition=(PackageModel.files_complete == False)  # noqa: E712
-            & (PackageModel.list_writer == writer),
+            condition=(packages.files_complete == False)  # noqa: E712
+            & (packages.list_writer == writer),
         )
         return True
     except UpdateError as exc:
@@ -57,12 +71,16 @@ def finish_file_list(
         raise
 
 
-def release_file_list(package_id: str, writer: str) -> None:
+def release_file_list(models: TableModels, package_id: str, writer: str) -> None:
     """Give up the claim (the list failed its checks); nothing else changes."""
+    packages = models.PackageModel
     try:
-        PackageModel(item_key("PKG", package_id), PKG_SK).update(
-            actions=[PackageModel.list_writer.remove(), PackageModel.list_writer_at.remove()],
-            condition=PackageModel.list_writer == writer,
+        packages(item_key("PKG", package_id), PKG_SK).update(
+            actions=[
+                packages.list_writer.remove(),
+                packages.list_writer_at.remove(),
+            ],
+            condition=packages.list_writer == writer,
         )
     except UpdateError as exc:
         if error_code(exc) != CONDITION_FAILED:

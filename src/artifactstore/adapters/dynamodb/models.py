@@ -1,4 +1,9 @@
-"""PynamoDB models of the single catalog table. Key design: ``docs/catalog.md``."""
+"""PynamoDB models of the single catalog table. Key design: ``docs/catalog.md``.
+
+These classes are templates: they define the attributes and indexes of each item type but name
+no table, so they cannot read or write (PynamoDB refuses a model without ``table_name``).
+``binding.bind_models`` makes, per table, subclasses that do; the catalog holds those.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +20,15 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-DEFAULT_TABLE = "artifactstore-catalog"
-
 
 class _Item(Model):
-    """Every item of the table has a string ``pk`` and ``sk``."""
+    """Every item of the table has a string ``pk`` and ``sk``. No ``table_name``: a template
+    (``binding.bind_models`` names the table)."""
 
     class Meta:
-        table_name = DEFAULT_TABLE
         region: str | None = None
 
     pk = UnicodeAttribute(hash_key=True)
@@ -246,33 +248,6 @@ class TokenModel(_Item):
     producers = ListAttribute[str](null=True)
     created_at = UTCDateTimeAttribute()
     revoked = BooleanAttribute(default=False)
-
-
-def bind_table(table_name: str, region: str | None = None) -> Connection:
-    """Point every model at the configured table and one shared connection (nothing connects
-    here: the botocore client is made on first use)."""
-    # Every model inherits _Item.Meta: one table for all item types.
-    _Item.Meta.table_name = table_name
-    _Item.Meta.region = region
-    # PynamoDB gives each model class its own connection, and each builds its own botocore
-    # session and client, loading the service models again (0.1-0.5 s apiece on a cold start,
-    # for seven item types). They share one table, so they share the package model's
-    # connection: its key schema includes the indexes.
-    for model in _subclasses(_Item):
-        if "_connection" in vars(model):
-            delattr(model, "_connection")
-    _Item._connection = None
-    shared = PackageModel._get_connection()
-    del PackageModel._connection
-    _Item._connection = shared
-    return shared.connection
-
-
-def _subclasses(model: type[Model]) -> list[type[Model]]:
-    found = []
-    for sub in model.__subclasses__():
-        found += [sub, *_subclasses(sub)]
-    return found
 
 
 # DynamoDB deletes a draft's items this long after the draft expired (``expires_at``).

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from artifactstore.adapters.dynamodb.blobs import expiry_partition, expiry_sort
-from artifactstore.adapters.dynamodb.models import BlobModel, PackModel, item_key
+from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.support import (
     CONDITION_FAILED,
     TRANSACTION_CANCELED,
@@ -21,12 +22,15 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.packs import PackedBlob
 from artifactstore.domain.protection import Protection
 
+if TYPE_CHECKING:  # the templates: every read and write goes through ``self.models``
+    from artifactstore.adapters.dynamodb.models import BlobModel, PackModel
+
 # Items per transaction: DynamoDB takes 100, one of them the pack's item.
 MEMBERS_PER_WRITE = 99
 
 
-def _pack_item(backend: str, pack: Digest) -> PackModel:
-    return PackModel(item_key("PACK", backend, pack.hex), "PACK")
+def _pack_item(packs: type[PackModel], backend: str, pack: Digest) -> PackModel:
+    return packs(item_key("PACK", backend, pack.hex), "PACK")
 
 
 class PackStore(CatalogTable):
@@ -69,18 +73,28 @@ class PackStore(CatalogTable):
         producer: str,
     ) -> set[str] | None:
         """One transaction; None when it went through, else the hex of members already held."""
+        m = self.models
         try:
             with TransactWrite(connection=self._connection()) as tx:
                 for member in members:
                     tx.save(
-                        _packed_item(backend, pack, member, package_id, now, protection, producer),
-                        condition=BlobModel.pk.does_not_exist(),
+                        _packed_item(
+                            m.BlobModel,
+                            backend,
+                            pack,
+                            member,
+                            package_id,
+                            now,
+                            protection,
+                            producer,
+                        ),
+                        condition=m.BlobModel.pk.does_not_exist(),
                     )
                 tx.update(
-                    _pack_item(backend, pack),
+                    _pack_item(m.PackModel, backend, pack),
                     actions=[
-                        PackModel.live.add({m.digest.hex for m in members}),
-                        PackModel.created_at.set(PackModel.created_at | now),
+                        m.PackModel.live.add({member.digest.hex for member in members}),
+                        m.PackModel.created_at.set(m.PackModel.created_at | now),
                     ],
                 )
         except TransactWriteError as exc:
@@ -99,10 +113,11 @@ class PackStore(CatalogTable):
     def release_packed_blob(self, backend: str, pack: Digest, digest: Digest) -> bool:
         """Delete the blob from the pack's live set (idempotent); True when the set is empty
         (DynamoDB removes an emptied set), read from the update's own answer."""
-        item = _pack_item(backend, pack)
+        m = self.models
+        item = _pack_item(m.PackModel, backend, pack)
         try:
             item.update(
-                actions=[PackModel.live.delete({digest.hex})], condition=PackModel.pk.exists()
+                actions=[m.PackModel.live.delete({digest.hex})], condition=m.PackModel.pk.exists()
             )
         except UpdateError as exc:
             if error_code(exc) != CONDITION_FAILED:
@@ -112,14 +127,18 @@ class PackStore(CatalogTable):
 
     def forget_pack(self, backend: str, pack: Digest) -> None:
         """Drop a pack's item once its live set is empty."""
+        m = self.models
         try:
-            _pack_item(backend, pack).delete(condition=PackModel.live.does_not_exist())
+            _pack_item(m.PackModel, backend, pack).delete(
+                condition=m.PackModel.live.does_not_exist()
+            )
         except DeleteError as exc:
             if error_code(exc) != CONDITION_FAILED:
                 raise
 
 
 def _packed_item(
+    blobs: type[BlobModel],
     backend: str,
     pack: Digest,
     member: PackedBlob,
@@ -128,7 +147,7 @@ def _packed_item(
     protection: Protection,
     producer: str,
 ) -> BlobModel:
-    item = BlobModel(
+    item = blobs(
         item_key("BLOB", backend, member.digest.hex),
         "BLOB",
         size=member.size,

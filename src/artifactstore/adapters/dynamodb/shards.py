@@ -6,7 +6,7 @@ more than ``FILES_PER_SHARD`` files is spread over up to ``MAX_SHARDS`` keys, ``
 partition (about 1,000 a second each; the figures are in ``docs/catalog.md``). The count is
 chosen when the package is created, from the size its list declares, and recorded on the
 package item (``file_shards``; absent: 1, every package written before sharding). It never
-changes, so it is read once per process and package.
+changes, so it is read once per process, table and package (``TableModels.shard_counts``).
 
 A file lives in the shard of a stable hash of its path, a blob in the shard of its digest's
 first byte: a lookup of one path or one digest reads one key; reading all of them in order
@@ -19,12 +19,15 @@ import heapq
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from artifactstore.adapters.dynamodb.models import PackageModel, item_key
+from artifactstore.adapters.dynamodb.models import item_key
+
+if TYPE_CHECKING:
+    from artifactstore.adapters.dynamodb.binding import TableModels
 
 FILES_PER_SHARD = 12_500  # ~3,700 write units of chunks and buckets per key (docs/catalog.md)
 MAX_SHARDS = 8  # also the writer threads' pool (``workers.WORKERS``): one writer per key
@@ -33,7 +36,6 @@ _CACHE_LIMIT = 10_000
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound=Model)
-_known: dict[str, int] = {}
 _lock = threading.Lock()
 
 
@@ -61,17 +63,18 @@ def hex_shard(hex_digest: str, shards: int) -> int:
     return 0 if shards == 1 else int(hex_digest[:2], 16) % shards
 
 
-def shards_of(package_id: str) -> int:
-    """The package's shard count (1 when it records none, or does not exist)."""
-    known = _known.get(package_id)
+def shards_of(models: TableModels, package_id: str) -> int:
+    """The package's shard count (1 when it records none, or does not exist), in the table
+    ``models`` are bound to."""
+    known = models.shard_counts.get(package_id)
     if known is not None:
         return known
     # A Query of the one key rather than GetItem: every function that reads a package's items
     # may Query the table; not all may GetItem (the maintenance function: template.yaml).
     found = list(
-        PackageModel.query(
+        models.PackageModel.query(
             item_key("PKG", package_id),
-            PackageModel.sk == _PKG_SK,
+            models.PackageModel.sk == _PKG_SK,
             consistent_read=True,
             attributes_to_get=["file_shards"],
             limit=1,
@@ -81,9 +84,9 @@ def shards_of(package_id: str) -> int:
         return 1  # not cached: a package may yet be created under this id
     count = int(found[0].file_shards or 1)
     with _lock:
-        if len(_known) >= _CACHE_LIMIT:
-            _known.clear()
-        _known[package_id] = count
+        if len(models.shard_counts) >= _CACHE_LIMIT:
+            models.shard_counts.clear()
+        models.shard_counts[package_id] = count
     return count
 
 

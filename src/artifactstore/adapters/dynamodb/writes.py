@@ -17,13 +17,17 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
+from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from artifactstore.ports.catalog import Busy
 from artifactstore.workers import parallel_map
+
+if TYPE_CHECKING:
+    from artifactstore.adapters.dynamodb.binding import TableModels
 
 _W = TypeVar("_W")
 BATCH = 25  # items per BatchWriteItem request (DynamoDB's limit)
@@ -60,12 +64,13 @@ BACKOFF = Backoff()  # module-level so tests can swap in recorded sleeps
 
 
 def write_items(
-    table_name: str,
+    models: TableModels,
     puts: Sequence[Model] = (),
     deletes: Sequence[Model] = (),
     backoff: Backoff | None = None,
 ) -> None:
-    """Put and delete many items of one package; every one lands or ``Busy`` is raised."""
+    """Put and delete many items of one package in the table ``models`` are bound to, over
+    their connection; every one lands or ``Busy`` is raised."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     for m in deletes:
         key = _key(m)
@@ -79,7 +84,7 @@ def write_items(
     runs = writer_runs(
         [reqs[i : i + BATCH] for i in range(0, len(reqs), BATCH)] for reqs in by_key.values()
     )
-    connection = _connection()
+    connection, table_name = models.connection, models.table_name
     policy = backoff or BACKOFF
     started = policy.clock()  # one budget for the whole write, however many requests
 
@@ -107,14 +112,12 @@ def _key(item: Model) -> dict[str, Any]:
     return {k: v for k, v in item.serialize(null_check=False).items() if k in ("pk", "sk")}
 
 
-def _connection() -> Any:
-    from artifactstore.adapters.dynamodb.models import PackageModel
-
-    return PackageModel._get_connection().connection
-
-
 def _write_batch(
-    connection: Any, table_name: str, batch: list[dict[str, Any]], policy: Backoff, started: float
+    connection: Connection,
+    table_name: str,
+    batch: list[dict[str, Any]],
+    policy: Backoff,
+    started: float,
 ) -> None:
     """One BatchWriteItem request, resent (only what is left) until every item is written."""
     pending = batch
