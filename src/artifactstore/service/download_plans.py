@@ -12,7 +12,7 @@ import fnmatch
 from collections.abc import Sequence
 from typing import Any
 
-from artifactstore.domain.cursors import decode_after, encode_after
+from artifactstore.domain.cursors import decode_after, encode_after, invalid_cursor
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.packs import PackPlace
@@ -133,4 +133,4 @@ def _decode(cursor: str | None) -> str | None:
     try:
         return None if after is None else validate_path(after)
     except InvalidInput as exc:
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor") from exc
+        raise invalid_cursor() from exc

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from artifactstore.domain.cursors import invalid_cursor
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
 from artifactstore.domain.tokens import Caller
@@ -197,7 +198,7 @@ def part_page(
     first = 1
     if cursor is not None:
         if not _PART_CURSOR.fullmatch(cursor) or int(cursor) > len(parts):
-            raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
+            raise invalid_cursor()
         first = int(cursor)
     answer: dict[str, Any] = {
         "digest": str(digest),
@@ -238,7 +239,7 @@ def targets_for(
     if record.state is not PackageState.DRAFT:
         return TargetPage([], [], None, 0)
     if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
-        raise InvalidInput("invalid pagination cursor", code="invalid_cursor")
+        raise invalid_cursor()
     missing = reconcile_pending(svc, record, cursor)
     targets, bundled, next_cursor = target_page(svc, record, missing, cursor, bundle_below)
     return TargetPage(targets, bundled, next_cursor, len(missing))
