@@ -1,8 +1,11 @@
 """What the API answers, as models: the OpenAPI document describes every JSON answer with them.
 
-The routes still build their answers as the service views them (the bytes clients compare stay
-exactly as they are); ``tests/unit/test_api_responses.py`` holds real answers to these models,
-every field and no other, so the two cannot drift apart.
+A route that builds its answer from plain values returns its model. The others name the model
+in ``responses`` and return their views as before (``response_model=None``): FastAPI would
+serialize a model through pydantic, which writes floats in free-form metadata and schemas
+otherwise (``1e-07`` becomes ``1e-7``) and would revalidate pages of up to 4 MB, while clients
+compare these bytes. ``tests/unit/test_api_responses.py`` holds real answers to the models,
+every field in its order and no other (``api/responses_reports.py``: diff, usage, keys).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Answer(BaseModel):
+class Answer(BaseModel):
+    """A JSON answer: its fields in the order answered; one with a default may be left out."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class SchemaView(_Answer):
+class SchemaView(Answer):
     """A registered metadata schema."""
 
     slug: str
@@ -25,14 +30,20 @@ class SchemaView(_Answer):
     created_at: str
 
 
-class SchemaPage(_Answer):
+class SchemaRegistered(SchemaView):
+    """A schema as ``POST /metadata-schemas`` answers: registered now (201) or already (200)."""
+
+    created: bool
+
+
+class SchemaPage(Answer):
     """A page of registered schemas, by slug."""
 
     items: list[SchemaView]
     next_cursor: str | None
 
 
-class PackageView(_Answer):
+class PackageView(Answer):
     """A package record (``GET /packages/{id}`` without its files)."""
 
     package_id: str
@@ -59,14 +70,14 @@ class PackageView(_Answer):
     state_hub_link: dict[str, Any] | None
 
 
-class PackagePage(_Answer):
+class PackagePage(Answer):
     """Packages newest first."""
 
     items: list[PackageView]
     next_cursor: str | None
 
 
-class FileStatusView(_Answer):
+class FileStatusView(Answer):
     """One file of a package and the status of its blob."""
 
     path: str
@@ -90,7 +101,7 @@ class WaitingPackage(PackageView):
     waiting_for: Any
 
 
-class UploadPartView(_Answer):
+class UploadPartView(Answer):
     """One presigned part of a multipart upload."""
 
     part_number: int
@@ -99,7 +110,7 @@ class UploadPartView(_Answer):
     size: int
 
 
-class UploadTargetView(_Answer):
+class UploadTargetView(Answer):
     """Where to send one blob's bytes (or a bundle's): one PUT, or a multipart upload."""
 
     digest: str = Field(description="blake3:<hex>, or bundle:<bundle id>")
@@ -107,22 +118,23 @@ class UploadTargetView(_Answer):
     method: str
     headers: dict[str, str]
     expires_in: int
+    # One PUT has url; a multipart upload has the rest (in this order, as answered).
     url: str | None = None
     upload_id: str | None = None
+    parts: list[UploadPartView] | None = None
     part_count: int | None = None
     part_size: int | None = None
-    parts: list[UploadPartView] | None = None
     next_parts_cursor: str | None = None
 
 
-class BlobRef(_Answer):
+class BlobRef(Answer):
     """A blob to send in a bundle."""
 
     digest: str
     size: int
 
 
-class PackageCreated(_Answer):
+class PackageCreated(Answer):
     """``POST /packages`` (and the last part of a list sent in parts)."""
 
     package_id: str
@@ -139,7 +151,7 @@ class PackageCreated(_Answer):
     bundle_blobs: list[BlobRef] | None = Field(None, description="with bundle_below only")
 
 
-class UploadTargetsPage(_Answer):
+class UploadTargetsPage(Answer):
     """A page of fresh upload targets."""
 
     upload_targets: list[UploadTargetView]
@@ -148,16 +160,16 @@ class UploadTargetsPage(_Answer):
     bundle_blobs: list[BlobRef] | None = Field(None, description="with bundle_below only")
 
 
-class BundleAnswer(_Answer):
+class BundleAnswer(Answer):
     """A bundle's upload target, its members in the order to send them."""
 
-    bundle_id: str
+    bundle_id: str | None = Field(description="null when every blob named is verified already")
     blobs: list[str]
     size: int
     upload_target: UploadTargetView | None
 
 
-class PlanFile(_Answer):
+class PlanFile(Answer):
     """Where to read one file of a download plan."""
 
     path: str
@@ -168,7 +180,7 @@ class PlanFile(_Answer):
     offset: int | None = Field(description="in a pack: its bytes are size bytes from here")
 
 
-class DownloadPlan(_Answer):
+class DownloadPlan(Answer):
     """A page of where to read a sealed package's files."""
 
     package_id: str
@@ -178,7 +190,7 @@ class DownloadPlan(_Answer):
     next_cursor: str | None
 
 
-class TokenIssued(_Answer):
+class TokenIssued(Answer):
     """A new token; its secret is shown this once."""
 
     token_id: str
@@ -188,7 +200,7 @@ class TokenIssued(_Answer):
     token: str
 
 
-class TokenView(_Answer):
+class TokenView(Answer):
     """An issued token (never its secret)."""
 
     token_id: str
@@ -198,13 +210,13 @@ class TokenView(_Answer):
     revoked: bool
 
 
-class TokenList(_Answer):
+class TokenList(Answer):
     """Every issued token."""
 
     items: list[TokenView]
 
 
-class PartsPage(_Answer):
+class PartsPage(Answer):
     """More presigned parts of a multipart upload target."""
 
     digest: str
@@ -215,7 +227,7 @@ class PartsPage(_Answer):
     next_cursor: str | None
 
 
-class MultipartCompleted(_Answer):
+class MultipartCompleted(Answer):
     """A multipart upload completed from its parts' ETags."""
 
     package_id: str

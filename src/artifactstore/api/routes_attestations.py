@@ -8,6 +8,8 @@ from fastapi import APIRouter, Response
 
 from artifactstore.api.auth import READ
 from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.responses import documented
+from artifactstore.api.responses_reports import SigningKeys
 from artifactstore.service import attestations
 from artifactstore.service.factory import services
 
@@ -23,7 +25,9 @@ def get_attestation(package_id: str) -> Response:
     )
 
 
-@router.get("/signing-keys", dependencies=[READ])
+@router.get(
+    "/signing-keys", dependencies=[READ], response_model=None, responses=documented(SigningKeys)
+)
 def signing_keys() -> dict[str, Any]:
     """Every public key that signs or signed attestations, the current one first:
     ``{"keys": [{"keyid", "algorithm", "public_key_pem", "not_before", "not_after"}]}``."""

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Query
 
 from artifactstore.api.auth import READ
 from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.responses import documented
+from artifactstore.api.responses_reports import DiffView
 from artifactstore.service import diff
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES)
 
 
-@router.get("/diff", dependencies=[READ])
+@router.get("/diff", dependencies=[READ], response_model=None, responses=documented(DiffView))
 def diff_packages(
     from_id: Annotated[str, Query(alias="from", min_length=1, max_length=64)],
     to_id: Annotated[str, Query(alias="to", min_length=1, max_length=64)],

@@ -212,21 +212,17 @@ def request_bundle(
     }
 
 
-@router.post(
-    "/packages/{package_id}/multipart/complete",
-    response_model=None,
-    responses=documented(MultipartCompleted),
-)
+@router.post("/packages/{package_id}/multipart/complete")
 def complete_multipart(
     package_id: str, body: CompleteMultipartBody, principal: Writer
-) -> dict[str, Any]:
+) -> MultipartCompleted:
     """Complete a multipart upload from its parts' ETags."""
     svc = services()
     etags = [p.etag for p in sorted(body.parts, key=lambda p: p.part_number)]
     packages.complete_multipart(
         svc, principal, package_id, Digest.parse(body.digest), body.upload_id, etags
     )
-    return {"package_id": package_id, "digest": body.digest, "status": "completed"}
+    return MultipartCompleted(package_id=package_id, digest=body.digest, status="completed")
 
 
 @router.post(

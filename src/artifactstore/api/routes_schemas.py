@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from artifactstore.api.auth import READ, WRITE, Principal
 from artifactstore.api.errors import ERROR_RESPONSES
 from artifactstore.api.models import SchemaBody
-from artifactstore.api.responses import SchemaPage, SchemaView, documented
+from artifactstore.api.responses import SchemaPage, SchemaRegistered, SchemaView, documented
 from artifactstore.domain.schemas import slug_producer
 from artifactstore.service import schemas
 from artifactstore.service.factory import services
@@ -22,8 +22,11 @@ router = APIRouter(tags=["metadata schemas"], responses=ERROR_RESPONSES)
     status_code=201,
     response_model=None,
     responses={
-        201: {"model": SchemaView, "description": "Registered"},
-        200: {"model": SchemaView, "description": "The identical body is registered already"},
+        201: {"model": SchemaRegistered, "description": "Registered"},
+        200: {
+            "model": SchemaRegistered,
+            "description": "The identical body is registered already",
+        },
     },
 )
 def register_schema(

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Query
 
 from artifactstore.api.auth import ADMIN
 from artifactstore.api.errors import ERROR_RESPONSES
+from artifactstore.api.responses import documented
+from artifactstore.api.responses_reports import UsageReport
 from artifactstore.service import usage
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["usage"], responses=ERROR_RESPONSES, dependencies=[ADMIN])
 
 
-@router.get("/usage")
+@router.get("/usage", response_model=None, responses=documented(UsageReport))
 def usage_report(
     horizon_days: Annotated[int, Query(ge=1, le=usage.MAX_HORIZON_DAYS)] = 30,
 ) -> dict[str, Any]:
