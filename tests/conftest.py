@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,11 +18,71 @@ AWS_TEST_ENV = {
 }
 
 
+class _DistinctPaths(list[str]):
+    """A loader's search paths: a path already there is not added again."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def share_botocore_loaders() -> None:
+    """Every botocore session in this process reads AWS's model files through one loader.
+
+    Each new session (``boto3.session.Session()``, PynamoDB's session per thread, the Lambda
+    handlers' clients) otherwise parses the service, endpoint-ruleset and partition JSON from
+    disk again: about 80 ms a client, thousands of clients a run. botocore already shares one
+    loader between every client of a session, and nothing edits what it loaded, so sharing it
+    between sessions changes no model a client sees. boto3 adds its own data path to the
+    loader of each session it makes: on the shared loader that path is kept once.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    create = botocore.loaders.create_loader
+    loaders: dict[str | None, Any] = {}
+    lock = threading.Lock()
+
+    def shared_loader(search_path_string: str | None = None) -> Any:
+        with lock:
+            loader = loaders.get(search_path_string)
+            if loader is None:
+                loader = create(search_path_string)
+                loader._search_paths = _DistinctPaths(loader.search_paths)  # type: ignore[attr-defined]
+                loaders[search_path_string] = loader
+            return loader
+
+    botocore.session.create_loader = shared_loader  # what Session._register_data_loader calls
+
+
+share_botocore_loaders()
+
+
+def cache_bytecode_in_subprocesses() -> None:
+    """Let the Python processes the tests start (and pytest-xdist's workers) write ``.pyc``.
+
+    Hundreds of tests run the real ``artifactstore`` executable or ``python -m localdev.dev``
+    (moto, uvicorn, the pump) as subprocesses. With ``PYTHONDONTWRITEBYTECODE`` set, as in some
+    container images, none of them can cache its bytecode, so every one compiles each module
+    it imports from source again: about 0.3 s of a CLI call's 0.5 s start, and seconds for a
+    stack. ``__pycache__`` is git-ignored and Python checks each ``.pyc`` against its source,
+    so caching changes nothing a test sees. (Not ``PYTHONPYCACHEPREFIX``: ``compileall`` would
+    then write the Lambda layers' ``.pyc`` there, not in the layer, tests/unit/test_layers.py.)
+    """
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+cache_bytecode_in_subprocesses()
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on a free port; AWS clients in this process are pointed at it."""
     from localdev.motoserver import MotoServer
 
+    from tests import moto_speed
+
+    moto_speed.install()
     server = MotoServer()  # the local stack's own server: keep-alive, no state file
     server.start()
     url = server.endpoint

@@ -49,8 +49,15 @@ def load_event(name: str) -> dict[str, Any]:
     return loaded
 
 
-def receive_all(queue_url: str, wait: float = 1.0) -> list[dict[str, Any]]:
-    """Every message currently on a queue (received, not yet deleted), with its attributes."""
+def receive_all(queue_url: str, wait: float = 0) -> list[dict[str, Any]]:
+    """Every message currently on a queue (received, not yet deleted), with its attributes.
+
+    No long poll by default: everything the tests enqueue is on the queue before the request
+    that caused it returns (moto sends S3 notifications and EventBridge targets within the
+    request, and the local backend's notify is a ``SendMessage`` in the upload route), and moto's
+    short poll walks the whole queue, so an empty answer means an empty queue. A long poll only
+    made every call end with ``wait`` seconds of waiting for nothing.
+    """
     sqs = boto3.client("sqs")
     messages: list[dict[str, Any]] = []
     while True:
