@@ -58,6 +58,41 @@ def share_botocore_loaders() -> None:
 share_botocore_loaders()
 
 
+def share_httpx_ssl_contexts() -> None:
+    """httpx clients in this process that verify with the default CA bundle share one context.
+
+    httpx builds an ``ssl.SSLContext`` for every client (``httpx.put`` makes a client per
+    call) and loads the whole CA bundle into it: about 35 ms each, and the tests PUT thousands
+    of uploads to moto's presigned URLs. A context built from the same bundle verifies the
+    same way, and an ``SSLContext`` is made to be shared by many connections. Any other
+    ``verify`` or a client certificate still gets a context of its own, as before.
+    """
+    import ssl
+
+    import httpx
+    import httpx._transports.default as transports
+
+    create = httpx.create_ssl_context  # the function transports.create_ssl_context names
+    contexts: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+    lock = threading.Lock()
+
+    def shared_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is not True or cert is not None:
+            return create(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        with lock:
+            context = contexts.get(key)
+            if context is None:
+                context = contexts[key] = create(verify=verify, cert=cert, trust_env=trust_env)
+            return context
+
+    # what HTTPTransport.__init__ calls
+    transports.create_ssl_context = shared_context  # type: ignore[attr-defined]
+
+
+share_httpx_ssl_contexts()
+
+
 def cache_bytecode_in_subprocesses() -> None:
     """Let the Python processes the tests start (and pytest-xdist's workers) write ``.pyc``.
 

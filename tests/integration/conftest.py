@@ -31,6 +31,24 @@ def stack(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> LocalSt
     return provision(moto_server, ROOT / "template.yaml", root=tmp_path_factory.mktemp("stack"))
 
 
+@pytest.fixture(scope="session")
+def big_stack(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    """The same template provisioned a second time (stage ``big``: its own table, bucket and
+    queues) in the same moto server, for tests that leave drafts with thousands of pending
+    uploads behind.
+
+    A maintenance round expires every draft past its TTL and deletes each pending upload of
+    each (a HEAD per blob): on ``stack``, the tests that run rounds a few days ahead would
+    otherwise walk those drafts too, 30 s after a 10,000-file draft, whichever test came next.
+    """
+    return provision(
+        moto_server,
+        ROOT / "template.yaml",
+        root=tmp_path_factory.mktemp("big-stack"),
+        overrides={"Stage": "big"},
+    )
+
+
 @dataclass
 class Configured:
     """Services built from the environment a test set, plus that environment."""
