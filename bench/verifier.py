@@ -1,9 +1,10 @@
 """The verifier Lambda on a 1 GiB object in the stack's moto, against hashing the file locally.
 
-Each round: a fresh 1 GiB file (new digest), a draft declaring it, the bytes put at its upload
-key with the bucket's notifications switched off (so the stack's own pump does not verify it
-first), then the verifier's module imported and invoked in a fresh process with the SQS event
-Lambda would send. The peer hashes the same local file in a fresh process.
+Each round: a fresh 1 GiB file (new digest), a draft declaring it, the bytes sent into its
+upload pack as the CLI sends them, with the bucket's notifications switched off (so the stack's
+own pump does not verify it first), then the verifier's module imported and invoked in a fresh
+process with the SQS event Lambda would send. The peer hashes the same local file in a fresh
+process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench.api import client, package_body, register_schema
 from bench.common import GIB, PYTHON, ROOT, Result, median, say
@@ -38,30 +41,49 @@ def _child(env: dict[str, str], *args: str) -> dict[str, Any]:
 
 
 def _staged_upload(stack: BenchStack, path: Path, size: int) -> str:
-    """A draft declaring the file, and its bytes at the upload key, with no notification sent."""
+    """A draft declaring the file, and its bytes sent as the CLI sends them (parts to its
+    upload pack, completed through the API), with no notification sent; returns the key."""
     from artifactstore.domain.digests import hash_file
-    from artifactstore.domain.keys import upload_key
 
     digest = hash_file(path)
     run_id = f"bench-verify-{uuid.uuid4()}"
     files = [{"path": "capture/trace.bin", "size": size, "digest": str(digest)}]
+    s3 = stack.s3()
+    saved = s3.get_bucket_notification_configuration(Bucket=stack.bucket)
+    saved.pop("ResponseMetadata", None)
     with client(stack) as http:
         register_schema(http)
         answer = http.post("/packages", json=package_body(run_id, files, "ephemeral"))
         answer.raise_for_status()
         package_id = str(answer.json()["package_id"])
-    key = upload_key(package_id, digest)
-    s3 = stack.s3()
-    saved = s3.get_bucket_notification_configuration(Bucket=stack.bucket)
-    saved.pop("ResponseMetadata", None)
-    s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={})
-    try:
-        s3.upload_file(str(path), stack.bucket, key)
-    finally:
-        s3.put_bucket_notification_configuration(
-            Bucket=stack.bucket, NotificationConfiguration=saved
-        )
-    return key
+        (target,) = answer.json()["upload_targets"]
+        if target.get("next_parts_cursor"):
+            raise RuntimeError("the staged file needs paged part URLs: use a smaller one")
+        s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={})
+        try:
+            parts = []
+            with path.open("rb") as source, httpx.Client(timeout=300) as storage:
+                for part in target["parts"]:
+                    source.seek(part["offset"])
+                    sent = storage.put(part["url"], content=source.read(part["size"]))
+                    sent.raise_for_status()
+                    parts.append({"part_number": part["part_number"], "etag": sent.headers["ETag"]})
+            done = http.post(
+                f"/packages/{package_id}/multipart/complete",
+                json={"digest": str(digest), "upload_id": target["upload_id"], "parts": parts},
+            )
+            done.raise_for_status()
+        finally:
+            s3.put_bucket_notification_configuration(
+                Bucket=stack.bucket, NotificationConfiguration=saved
+            )
+    return _upload_pack_key(package_id, digest)
+
+
+def _upload_pack_key(package_id: str, digest: Any) -> str:
+    from artifactstore.adapters.s3.upload_packs import upload_pack_key
+
+    return upload_pack_key(package_id, digest)
 
 
 def verifier_1gib(stack: BenchStack, rounds: int, size: int = GIB) -> list[Result]:
@@ -87,9 +109,8 @@ def verifier_1gib(stack: BenchStack, rounds: int, size: int = GIB) -> list[Resul
                     if figures["answer"].get("batchItemFailures"):
                         raise RuntimeError(f"the verifier failed the record: {figures}")
                     verify.append(figures)
-            digest_hex = key.rsplit("/", 1)[-1]
-            blob = f"blobs/blake3/{digest_hex[:2]}/{digest_hex[2:4]}/{digest_hex}"
-            served.append(_child(env, "get", stack.bucket, blob))
+            # verified where it lies: the blob is read from its upload pack
+            served.append(_child(env, "get", stack.bucket, key))
     ours = median([f["seconds"] for f in verify])
     peer = median([f["seconds"] for f in local])
     get = median([f["seconds"] for f in served])

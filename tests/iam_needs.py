@@ -55,17 +55,14 @@ CALLS: dict[str, set[Action]] = {
     | {("events:PutEvents", "EventBus"), ("ssm:GetParameter", "ApiTokenParameter")}
     # GET /signing-keys: each key's public key and creation date; the API never signs.
     | {("kms:GetPublicKey", SIGNING_KEY), ("kms:DescribeKey", SIGNING_KEY)},
-    # The verifier: reads the notified upload version, copies it to its blob (a managed
-    # multipart copy above 5 GiB, tagged afterwards by version), deletes that upload version,
-    # raises held blobs, writes bundles' blobs and manifests, seals and publishes.
+    # The verifier: reads the notified upload version, copies it to its blob (a large blob's
+    # upload pack is kept where it lies), deletes that upload version, raises held blobs
+    # (untags an upload pack it keeps), writes bundles' packs and manifests, seals, publishes.
     "VerifierFunction": _s3(
-        "GetObject",
         "GetObjectVersion",
-        "GetObjectRetention",
         "PutObject",
         "PutObjectRetention",
         "PutObjectTagging",
-        "PutObjectVersionTagging",
         "DeleteObjectTagging",
         "DeleteObjectVersion",
     )
@@ -98,6 +95,10 @@ _RENEW = (
     "reaches the same code through protect_held"
 )
 _ABORT = "s3transfer aborts a managed multipart copy (over 5 GiB) that failed"
+_ABORT_API = (
+    _ABORT + "; and a second upload completed for one upload pack is aborted "
+    "(adapters/s3/upload_packs.complete_once, tests/integration/test_upload_packs.py)"
+)
 
 NOT_RECORDED: dict[str, dict[Action, str]] = {
     "ApiFunction": {
@@ -105,11 +106,19 @@ NOT_RECORDED: dict[str, dict[Action, str]] = {
             "a renewal that raced a kept class's protection reads the copied version's lock "
             "(protection._kept_meanwhile: HeadObject with VersionId)"
         ),
-        ("s3:AbortMultipartUpload", OBJECTS): _ABORT,
+        ("s3:AbortMultipartUpload", OBJECTS): _ABORT_API,
     },
     "VerifierFunction": {
         ("s3:GetObjectTagging", OBJECTS): _RENEW + " (CopyObject with TaggingDirective COPY)",
         ("s3:GetObjectVersionTagging", OBJECTS): _RENEW + " (the copied version's tags)",
+        # The verifier reads every upload by the version its notification names; a HeadObject
+        # (and the lock it shows) only before a renewing copy, or for a blob whose protection
+        # was never recorded (protection._unknowns_read).
+        ("s3:GetObject", OBJECTS): _RENEW + " (HeadObject first)",
+        ("s3:GetObjectRetention", OBJECTS): _RENEW + " (the lock HeadObject shows)",
+        ("s3:PutObjectVersionTagging", OBJECTS): (
+            _RENEW + " (s3transfer tags a managed copy, over 5 GiB, by version)"
+        ),
         ("s3:AbortMultipartUpload", OBJECTS): _ABORT,
         # Lambda's event source mapping polls and acknowledges with the function's role.
         ("sqs:ReceiveMessage", "ObjectCreatedQueue"): "the SQS event source mapping",

@@ -167,8 +167,12 @@ class InMemoryStorage:
         """The parts of that multipart upload, numbered as its target numbered them."""
         return self._parts(upload_key(package_id, digest), upload_id, size)
 
-    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
-        """Join the parts (their ETags in part order) into a new version of the upload."""
+    def complete_multipart(
+        self, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
+    ) -> None:
+        """Join the parts (their ETags in part order) into a new version of the upload (this
+        fake keeps multipart uploads at the blob's upload key, as S3 did before upload packs)."""
+        key = upload_key(package_id, digest)
         with self._lock:
             multipart = self.multiparts.get(upload_id)
             if multipart is None or multipart.key != key:
@@ -200,6 +204,10 @@ class InMemoryStorage:
         if version is None:
             return versions[-1] if versions else None
         return next((found for found in versions if found[0] == version), None)
+
+    def discard_upload_pack(self, pack: Digest, version: str | None) -> None:
+        """Never called: this fake makes no upload packs."""
+        raise ValueError(f"the fake storage has no upload packs (asked to discard {pack})")
 
     def open_upload(self, key: str, version: str | None = None) -> OpenUpload:
         """Open one version (the current one by default); ``upload_not_found`` when gone."""

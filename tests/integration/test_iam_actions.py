@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import httpx
@@ -26,6 +27,9 @@ from artifactstore.adapters.dynamodb.catalog import OUTBOX
 from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.support import PKG_SK
 from artifactstore.adapters.s3.storage import S3Storage
+from artifactstore.domain.digests import Digest
+from artifactstore.domain.keys import pack_key
+from artifactstore.domain.packs import upload_pack_name
 from artifactstore.errors import Conflict
 from artifactstore.service.factory import services
 from tests.iam_needs import CALLS, Action
@@ -87,6 +91,7 @@ class Driver:
     def __init__(self, cfg: Configured, rec: Recorder) -> None:
         self.cfg = cfg
         self.rec = rec
+        self.upload_packs: set[str] = set()  # keys of large blobs' upload packs
         with rec.as_function("ApiFunction"):
             self.h = Harness.start(cfg)
 
@@ -115,12 +120,19 @@ class Driver:
             answer = httpx.put(part["url"], content=chunk)
             assert answer.status_code == 200, answer.text
             parts.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
+        digest = Digest.parse(target["digest"])
+        self.upload_packs.add(pack_key(upload_pack_name(package["package_id"], digest)))
         body = {"digest": target["digest"], "upload_id": target["upload_id"], "parts": parts}
         done = self.api("POST", f"/packages/{package['package_id']}/multipart/complete", json=body)
         assert done.status_code == 200, done.text
 
     def notifications(self, package_id: str) -> list[dict[str, Any]]:
-        return [r for r in self.h.notifications() if package_id in r["body"]]
+        return [
+            r
+            for r in self.h.notifications()
+            if package_id in r["body"]
+            or any(quote(key, safe="") in r["body"] for key in self.upload_packs)
+        ]
 
     def verify(self, package_id: str) -> None:
         records = self.notifications(package_id)

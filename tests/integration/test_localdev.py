@@ -207,12 +207,15 @@ def test_provisioned_resources_carry_the_template_settings(
     lock = s3.get_object_lock_configuration(Bucket=stack.bucket)["ObjectLockConfiguration"]
     assert lock["ObjectLockEnabled"] == "Enabled"
     assert s3.get_bucket_versioning(Bucket=stack.bucket)["Status"] == "Enabled"
-    (notification,) = s3.get_bucket_notification_configuration(Bucket=stack.bucket)[
+    uploads, upload_packs = s3.get_bucket_notification_configuration(Bucket=stack.bucket)[
         "QueueConfigurations"
     ]
-    assert notification["QueueArn"].endswith(":artifactstore-dev-objectcreatedqueue")
-    assert notification["Events"] == ["s3:ObjectCreated:*"]
-    assert notification["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    for notification in (uploads, upload_packs):
+        assert notification["QueueArn"].endswith(":artifactstore-dev-objectcreatedqueue")
+    assert uploads["Events"] == ["s3:ObjectCreated:*"]
+    assert uploads["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert upload_packs["Events"] == ["s3:ObjectCreated:CompleteMultipartUpload"]
+    assert upload_packs["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "packs/"}]
 
     table = ddb.describe_table(TableName=stack.table)["Table"]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]

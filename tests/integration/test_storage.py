@@ -26,7 +26,8 @@ from artifactstore.adapters.local.storage import LocalFilesStorage
 from artifactstore.adapters.s3.storage import S3Storage
 from artifactstore.api.local_storage import local_storage_router
 from artifactstore.domain.digests import Digest, hash_stream
-from artifactstore.domain.keys import blob_key, manifest_key, upload_key
+from artifactstore.domain.keys import blob_key, manifest_key, pack_key, upload_key
+from artifactstore.domain.packs import upload_pack_name
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import ArtifactStoreError, InvalidInput, NotFound
 from artifactstore.ports.storage import BlobStorage, UploadTarget
@@ -207,8 +208,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     return local_backend(request.getfixturevalue("local_server"), tmp_path / "storage")
 
 
-def send(backend: Backend, target: UploadTarget, data: bytes) -> str:
-    """Upload like the CLI: one PUT, or every part then completion; returns the last ETag."""
+def send(backend: Backend, target: UploadTarget, data: bytes, package_id: str = "") -> str:
+    """Upload like the CLI: one PUT, or every part then completion (the API completes a
+    multipart upload of ``package_id``); returns the last ETag."""
     if target.upload_id is None:
         assert target.url is not None
         answer = httpx.put(target.url, content=data, headers=dict(target.headers))
@@ -220,16 +222,16 @@ def send(backend: Backend, target: UploadTarget, data: bytes) -> str:
         answer = httpx.put(part.url, content=chunk, headers=dict(target.headers))
         assert answer.status_code == 200, answer.text
         etags.append(answer.headers["ETag"])
-    backend.storage.complete_multipart(target.key, target.upload_id, etags)
+    digest = Digest.parse(str(target.digest))
+    backend.storage.complete_multipart(package_id, digest, target.upload_id, etags)
     return etags[-1]
 
 
 def uploaded(backend: Backend, data: bytes, digest: Digest | None = None) -> UploadTarget:
     """A fresh package's upload of ``data`` (under ``digest``, its own by default)."""
-    target = backend.storage.upload_target(
-        str(uuid.uuid4()), digest or Digest.of_bytes(data), len(data)
-    )
-    send(backend, target, data)
+    package_id = str(uuid.uuid4())
+    target = backend.storage.upload_target(package_id, digest or Digest.of_bytes(data), len(data))
+    send(backend, target, data, package_id)
     return target
 
 
@@ -272,27 +274,37 @@ def test_large_blob_goes_multipart_on_s3_and_streams_back(backend: Backend) -> N
     data = payload(11 * MiB, "large")
     digest = Digest.of_bytes(data)
     target = backend.storage.upload_target("pkg-large", digest, len(data))
-    if backend.name == "s3":
-        assert target.upload_id is not None
-        assert [(p.part_number, p.offset, p.size) for p in target.parts] == [
-            (1, 0, 8 * MiB),
-            (2, 8 * MiB, 3 * MiB),
-        ]
-    else:
-        assert target.upload_id is None  # local streams any size in one PUT
-    send(backend, target, data)
-    if target.upload_id is not None:  # completing again (a lost answer, retried) is harmless
-        backend.storage.complete_multipart(target.key, target.upload_id, [])
-
-    backend.storage.promote(target.key, digest, EVIDENCE)
-
-    with backend.storage.open_blob(digest) as stream:
-        assert hash_stream(stream) == (digest, len(data))
     boundary = 8 * MiB
+    if backend.name == "local":
+        assert target.upload_id is None  # local streams any size in one PUT
+        send(backend, target, data)
+        backend.storage.promote(target.key, digest, EVIDENCE)  # a hard link: no copy
+        with backend.storage.open_blob(digest) as stream:
+            assert hash_stream(stream) == (digest, len(data))
+        assert (
+            backend.storage.read_range(blob_key(digest), boundary - 7, boundary + 9)
+            == data[boundary - 7 : boundary + 9]
+        )
+        return
+    # S3: straight into the blob's upload pack, where it stays once verified
+    assert target.upload_id is not None
+    assert target.key == pack_key(upload_pack_name("pkg-large", digest))
+    assert [(p.part_number, p.offset, p.size) for p in target.parts] == [
+        (1, 0, 8 * MiB),
+        (2, 8 * MiB, 3 * MiB),
+    ]
+    send(backend, target, data, "pkg-large")
+    # completing again (a lost answer, retried) is harmless
+    backend.storage.complete_multipart("pkg-large", digest, target.upload_id, [])
+    with backend.storage.open_upload(target.key) as opened:
+        assert opened.started_for == ("pkg-large", digest)
+        assert hash_stream(opened.stream) == (digest, len(data))
     assert (
-        backend.storage.read_range(blob_key(digest), boundary - 7, boundary + 9)
-        == (data[boundary - 7 : boundary + 9])
+        backend.storage.read_range(target.key, boundary - 7, boundary + 9)
+        == data[boundary - 7 : boundary + 9]
     )
+    assert not backend.storage.has_blob(digest)  # nothing copied it anywhere
+    assert backend.storage.upload_size(upload_key("pkg-large", digest)) is None
 
 
 def _refused_cases() -> list[Any]:

@@ -56,14 +56,16 @@ def storage(bucket: str) -> Iterator[S3Storage]:
 
     # Injected clients must sign presigned URLs with SigV4 (boto3's default S3 presign is V2).
     client = boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
-    # A low copy threshold sends the 11 MiB blob through the managed multipart copy.
+    # A low copy threshold sends the 11 MiB blob (one PUT: below the multipart threshold, so
+    # promoted from its upload key) through the managed multipart copy.
     yield S3Storage(
-        bucket, client=client, multipart_threshold=5 * MiB, url_ttl=600, copy_threshold=8 * MiB
+        bucket, client=client, multipart_threshold=16 * MiB, url_ttl=600, copy_threshold=8 * MiB
     )
 
 
 def upload(storage: S3Storage, data: bytes) -> UploadTarget:
-    target = storage.upload_target(str(uuid.uuid4()), Digest.of_bytes(data), len(data))
+    package_id = str(uuid.uuid4())
+    target = storage.upload_target(package_id, Digest.of_bytes(data), len(data))
     if target.upload_id is None:
         assert target.url is not None
         assert httpx.put(target.url, content=data, headers=dict(target.headers)).status_code == 200
@@ -73,7 +75,9 @@ def upload(storage: S3Storage, data: bytes) -> UploadTarget:
         chunk = data[part.offset : part.offset + part.size]
         answer = httpx.put(part.url, content=chunk, headers=dict(target.headers))
         etags.append(answer.headers["ETag"])
-    storage.complete_multipart(target.key, target.upload_id, etags)
+    storage.complete_multipart(
+        package_id, Digest.parse(str(target.digest)), target.upload_id, etags
+    )
     return target
 
 
@@ -175,10 +179,12 @@ def test_oversized_blob_is_refused(storage: S3Storage) -> None:
 
 
 def test_bad_parts_are_invalid_input(storage: S3Storage) -> None:
-    target = storage.upload_target("pkg", Digest.of_bytes(b"big"), 6 * MiB)
+    target = storage.upload_target("pkg", Digest.of_bytes(b"big"), 17 * MiB)
     assert target.upload_id is not None
     with pytest.raises(InvalidInput) as caught:
-        storage.complete_multipart(target.key, target.upload_id, ['"0123456789abcdef"'])
+        storage.complete_multipart(
+            "pkg", Digest.of_bytes(b"big"), target.upload_id, ['"0123456789abcdef"']
+        )
     assert caught.value.code == "invalid_multipart_parts"
 
 

@@ -13,13 +13,15 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 import httpx
 import pytest
 
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.keys import blob_key
+from artifactstore.domain.keys import blob_key, pack_key
 from artifactstore.domain.packages import BlobStatus
+from artifactstore.domain.packs import upload_pack_name
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of
 from tests.integration.s3_calls import S3Calls
@@ -46,12 +48,13 @@ def s3_object(record: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def created_for(h: Harness, package_id: str) -> list[dict[str, Any]]:
-    """The ObjectCreated notifications waiting for this package's uploads."""
+def created_for(h: Harness, package_id: str, *keys: str) -> list[dict[str, Any]]:
+    """The ObjectCreated notifications waiting for this package's uploads (and ``keys``)."""
     return [
         r
         for r in h.notifications()
-        if "ObjectCreated" in r["body"] and package_id in s3_object(r)["key"]
+        if "ObjectCreated" in r["body"]
+        and (package_id in s3_object(r)["key"] or unquote_plus(s3_object(r)["key"]) in keys)
     ]
 
 
@@ -217,10 +220,14 @@ def test_a_multipart_upload_notifies_once_and_concurrent_deliveries_verify_once(
     )
     assert completed.status_code == 200, completed.text
 
-    (record,) = created_for(h, package_id)  # S3 sends one notification, not Put + Complete
+    digest = Digest.parse(digest_of(data))
+    pack = pack_key(upload_pack_name(package_id, digest))
+    # S3 sends one notification, not Put + Complete, for the upload pack the bytes went to
+    (record,) = created_for(h, package_id, pack)
     assert json.loads(record["body"])["Records"][0]["eventName"] == (
         "ObjectCreated:CompleteMultipartUpload"
     )
+    assert unquote_plus(s3_object(record)["key"]) == pack
     handler = load_handler("verifier").lambda_handler
     barrier = threading.Barrier(2)
 
@@ -234,5 +241,9 @@ def test_a_multipart_upload_notifies_once_and_concurrent_deliveries_verify_once(
     assert results == [{"batchItemFailures": []}] * 2
     package = cfg.svc.catalog.get_package(package_id)
     assert package.verified_count == 1 and package.rejected_count == 0
-    assert len(versions(s3, cfg.stack.bucket, blob_key(Digest.parse(digest_of(data))))) == 1
+    # verified where it lies: one version in its upload pack, no copy anywhere
+    assert len(versions(s3, cfg.stack.bucket, pack)) == 1
+    assert versions(s3, cfg.stack.bucket, blob_key(digest)) == []
     assert versions(s3, cfg.stack.bucket, f"uploads/{package_id}/") == []
+    held = cfg.svc.catalog.held_records("s3", [digest])[digest.hex]
+    assert held.place is not None and held.place.pack == upload_pack_name(package_id, digest)

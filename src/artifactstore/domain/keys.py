@@ -13,6 +13,9 @@ BUNDLES_SEGMENT = "bundles"
 _BUNDLE_ID_RE = re.compile(r"[0-9a-f]{64}")
 ATTESTATIONS_PREFIX = "attestations/"
 _PACKAGE_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+_PACK_KEY_RE = re.compile(
+    r"packs/blake3/(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/(?P<hex>[0-9a-f]{64})"
+)
 
 
 def blob_key(digest: Digest) -> str:
@@ -24,6 +27,14 @@ def pack_key(pack: Digest) -> str:
     """Where a pack of small blobs lives: ``packs/blake3/<2 hex>/<2 hex>/<64 hex>``, by its
     name (``domain/packs.pack_name``)."""
     return f"packs/blake3/{pack.hex[:2]}/{pack.hex[2:4]}/{pack.hex}"
+
+
+def parse_pack_key(key: str) -> Digest | None:
+    """The pack a ``pack_key`` names, or None for any other key."""
+    match = _PACK_KEY_RE.fullmatch(key)
+    if match is None or match["hex"][:2] != match["a"] or match["hex"][2:4] != match["b"]:
+        return None
+    return Digest(match["hex"])
 
 
 def manifest_key(digest: Digest) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from artifactstore.domain.bundles import BUNDLE_MEMBER_MAX
 from artifactstore.domain.digests import Digest
 
 
@@ -51,6 +52,29 @@ class Pack:
 def pack_name(scope: str, data: bytes) -> Digest:
     """The name of a pack of ``data`` made for ``scope`` (``<package id>/<bundle id>``)."""
     return Digest.of_bytes(b"artifactstore pack\0" + scope.encode() + b"\0" + data)
+
+
+def upload_pack_name(package_id: str, digest: Digest) -> Digest:
+    """The name of the pack a large blob of ``package_id`` is uploaded straight into.
+
+    Such a pack holds exactly that one blob, at offset 0 (``docs/architecture.md``, "Large
+    files"): the storage that takes multipart uploads lets the client write it where it will
+    stay, so the verifier hashes it in place and nothing copies it. Its name covers the
+    package, so no other package's upload, nor a bundle's pack, ever lands under it.
+    """
+    return Digest.of_bytes(
+        b"artifactstore upload pack\0" + package_id.encode() + b"\0" + digest.hex.encode()
+    )
+
+
+def is_whole_pack(size: int) -> bool:
+    """Whether a packed blob of ``size`` bytes is its pack's only content (an upload pack).
+
+    A bundle carries members of at most ``BUNDLE_MEMBER_MAX`` bytes, so a bigger packed blob
+    can only be an upload pack's: read the whole object, never a range of it into memory.
+    (An upload pack at or under that size is read as a range from 0: the same bytes.)
+    """
+    return size > BUNDLE_MEMBER_MAX
 
 
 def build_pack(scope: str, blobs: Sequence[tuple[Digest, bytes]]) -> Pack:

@@ -21,6 +21,11 @@ class OpenUpload:
     size: int
     # The store's version id (S3); None where objects have no versions (local files).
     version: str | None = None
+    # For an upload pack (a large blob uploaded straight into its own pack): the package and
+    # blob it was started for, as the storage recorded them when it started it; else None.
+    started_for: tuple[str, Digest] | None = None
+    # When this version was written, where the store tells (S3's LastModified).
+    created_at: datetime | None = None
 
     def __enter__(self) -> OpenUpload:
         return self
@@ -79,8 +84,14 @@ class BlobStorage(Protocol):
         them, each URL presigned when read (a page of parts presigns only what it carries)."""
         ...
 
-    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
-        """Complete a multipart upload from the parts' ETags, in part order."""
+    def complete_multipart(
+        self, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
+    ) -> None:
+        """Complete that blob's multipart upload from the parts' ETags, in part order.
+
+        Idempotent; where the upload goes straight into its pack (``upload_pack_name``), the
+        object is written once: a second upload completed for it is dropped (aborted), the
+        first one stands until the verifier keeps or discards it."""
         ...
 
     def has_blob(self, digest: Digest) -> bool:
@@ -167,6 +178,12 @@ class BlobStorage(Protocol):
 
     def delete_upload(self, key: str, version: str | None = None) -> None:
         """Remove that version of a pending upload, or every version. Never touches blobs."""
+        ...
+
+    def discard_upload_pack(self, pack: Digest, version: str | None) -> None:
+        """Delete that version of an upload pack the verifier did not record (bad bytes, or
+        bytes another record holds already); one already gone is a no-op. Only the verifier
+        calls this, before any lock is applied to that version."""
         ...
 
     def delete_blob(self, digest: Digest) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from artifactstore.domain.cursors import decode_after, encode_after, invalid_cursor
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
-from artifactstore.domain.packs import PackPlace
+from artifactstore.domain.packs import PackPlace, is_whole_pack
 from artifactstore.domain.paths import validate_path
 from artifactstore.errors import Conflict, InvalidInput
 from artifactstore.ports.storage import BlobStorage
@@ -82,7 +82,8 @@ def download_plan(
             **entry.to_json(),
             "executable": entry.executable,
             "url": _url(storage, urls, entry, place),
-            "offset": None if place is None else place.offset,
+            # A whole upload pack is read as a single blob is: one GET, no range.
+            "offset": None if place is None or is_whole_pack(entry.size) else place.offset,
         }
         cost = json_size(view) + 1
         if files and cost > room:

@@ -11,7 +11,6 @@ from typing import Any
 from referencing.exceptions import Unresolvable
 
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.keys import upload_key
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
 from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
 from artifactstore.domain.retention import resolve_retention_class
@@ -404,7 +403,7 @@ def complete_multipart(
         raise Conflict(f"package {package_id} is {record.state.value}", code="not_a_draft")
     if svc.catalog.get_blob_state(package_id, digest) is None:
         raise InvalidInput(f"package {package_id} lists no blob {digest}", code="blob_not_listed")
-    svc.storage(record.backend).complete_multipart(upload_key(package_id, digest), upload_id, etags)
+    svc.storage(record.backend).complete_multipart(package_id, digest, upload_id, etags)
 
 
 @dataclass(slots=True)

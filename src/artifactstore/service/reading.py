@@ -11,7 +11,7 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import pack_key
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageRecord, PackageState
-from artifactstore.domain.packs import PackPlace
+from artifactstore.domain.packs import PackPlace, is_whole_pack
 from artifactstore.errors import Conflict, Gone
 from artifactstore.service.context import Services
 from artifactstore.service.targets import RESPONSE_BUDGET, json_size
@@ -96,13 +96,17 @@ def readable_file(svc: Services, record: PackageRecord, path: str) -> FileEntry:
 
 
 def file_source(svc: Services, package_id: str, path: str) -> str | bytes:
-    """Where one file's bytes are: a short-lived URL of its blob, or, for a blob held in a
-    pack, the bytes themselves (small: at most ``BUNDLE_MEMBER_MAX``), read from the pack."""
+    """Where one file's bytes are: a short-lived URL of its blob (or of the upload pack that
+    is all of it), or, for a blob held in a bundle's pack, the bytes themselves (small: at
+    most ``BUNDLE_MEMBER_MAX``), read from the pack."""
     record = svc.catalog.get_package(package_id)
     entry = readable_file(svc, record, path)
     held = svc.catalog.held_records(record.backend, [entry.digest]).get(entry.digest.hex)
+    storage = svc.storage(record.backend)
     if held is None or held.place is None:
-        return svc.storage(record.backend).download_url(entry.digest, 300)
+        return storage.download_url(entry.digest, 300)
+    if is_whole_pack(entry.size):
+        return storage.pack_url(held.place.pack, 300)
     return _packed_bytes(svc, record.backend, entry, held.place)
 
 

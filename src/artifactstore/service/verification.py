@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 
 from artifactstore.domain.digests import Digest, hash_stream
-from artifactstore.domain.keys import parse_bundle_key, parse_upload_key
+from artifactstore.domain.keys import parse_bundle_key, parse_pack_key, parse_upload_key
 from artifactstore.domain.lifecycle import LEASE
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.errors import NotFound
@@ -20,6 +20,7 @@ from artifactstore.service.upload_outcomes import (
     expects_uploads,
     package_of_upload,
 )
+from artifactstore.service.upload_pack_verification import verify_upload_pack
 
 logger = Logger(service="artifactstore", child=True)
 HASH_CHUNK = 8 << 20
@@ -29,20 +30,29 @@ def verify_upload(
     svc: Services, backend: str, key: str, version: str | None = None
 ) -> Verification:
     """Verify ``version`` of the object at ``key`` (the current one when None): one blob's
-    upload, or a bundle's (``bundle_verification``).
+    upload, a bundle's (``bundle_verification``), or a large blob's upload pack
+    (``upload_pack_verification``).
 
     Idempotent under redelivery and reordering: a version already promoted or deleted is
     found gone and changes nothing; each version of a key (a client's retried PUT) is handled
     by its own notification.
     """
     parsed = parse_upload_key(key)
-    if parsed is None:
-        bundle = parse_bundle_key(key)
-        if bundle is not None:
-            return verify_bundle(svc, backend, key, version, *bundle)
-        logger.info("not an upload key; acknowledged", extra={"key": key})
-        return Verification(Outcome.IGNORED)
-    package_id, digest = parsed
+    if parsed is not None:
+        return _verify_blob_upload(svc, backend, key, version, *parsed)
+    bundle = parse_bundle_key(key)
+    if bundle is not None:
+        return verify_bundle(svc, backend, key, version, *bundle)
+    pack = parse_pack_key(key)
+    if pack is not None:
+        return verify_upload_pack(svc, backend, key, version, pack)
+    logger.info("not an upload key; acknowledged", extra={"key": key})
+    return Verification(Outcome.IGNORED)
+
+
+def _verify_blob_upload(
+    svc: Services, backend: str, key: str, version: str | None, package_id: str, digest: Digest
+) -> Verification:
     storage = svc.storage(backend)
     record = package_of_upload(svc, storage, key, version, package_id)
     if record is None:

@@ -157,13 +157,19 @@ class LocalFilesStorage:
             details={"digest": str(digest), "upload_id": upload_id},
         )
 
-    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
+    def complete_multipart(
+        self, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
+    ) -> None:
         """Local targets are never multipart."""
         raise InvalidInput(
             "the local backend has no multipart uploads",
             code="multipart_not_supported",
-            details={"key": key, "upload_id": upload_id},
+            details={"key": upload_key(package_id, digest), "upload_id": upload_id},
         )
+
+    def discard_upload_pack(self, pack: Digest, version: str | None) -> None:
+        """Never called: local uploads are promoted by hard link, never into upload packs."""
+        raise ValueError(f"the local backend has no upload packs (asked to discard {pack})")
 
     def receive_upload(self, key: str, size: int, stream: Iterable[bytes]) -> str:
         """Write exactly ``size`` bytes of ``stream`` to the upload ``key`` (a blob's or a

@@ -82,14 +82,3 @@ class PresignedParts(Sequence[UploadPart]):
                 ExpiresIn=self.ttl,
             )
         return UploadPart(index + 1, url, offset, length)
-
-
-def presigned_parts(
-    client: S3Client, bucket: str, key: str, size: int, ttl: int
-) -> tuple[str, PresignedParts]:
-    """Start a multipart upload; its parts (each bound to its length) are presigned on read."""
-    with mapped(key, "upload"):
-        upload_id = client.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=OCTET_STREAM
-        )["UploadId"]
-    return upload_id, PresignedParts(client, bucket, key, upload_id, size, ttl)

@@ -29,10 +29,15 @@ from artifactstore.adapters.s3.presigning import (
     OCTET_STREAM,
     SINGLE_COPY_LIMIT,
     PresignedParts,
-    presigned_parts,
     presigned_put,
 )
 from artifactstore.adapters.s3.protection import protect_key, retention_args
+from artifactstore.adapters.s3.upload_packs import (
+    complete_once,
+    start_upload_pack,
+    started_for,
+    upload_pack_key,
+)
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import (
     attestation_key,
@@ -104,10 +109,9 @@ class S3Storage:
                 code="blob_too_large",
                 details={"digest": str(digest), "size": size},
             )
-        key = upload_key(package_id, digest)
         if size > self.multipart_threshold:
-            return self._multipart_target(key, digest, size)
-        return self._single_target(key, digest, size)
+            return self._multipart_target(package_id, digest, size)
+        return self._single_target(upload_key(package_id, digest), digest, size)
 
     def bundle_target(self, package_id: str, bundle_id: str, size: int) -> UploadTarget:
         """A presigned PUT of a bundle, bound to key, size and type like a blob's."""
@@ -125,8 +129,11 @@ class S3Storage:
             expires_in=self.url_ttl,
         )
 
-    def _multipart_target(self, key: str, digest: Digest, size: int) -> UploadTarget:
-        upload_id, parts = presigned_parts(self.client, self.bucket, key, size, self.url_ttl)
+    def _multipart_target(self, package_id: str, digest: Digest, size: int) -> UploadTarget:
+        # Straight into the blob's upload pack, where it stays once verified (no copy).
+        key, upload_id, parts = start_upload_pack(
+            self.client, self.bucket, package_id, digest, size, self.url_ttl
+        )
         return UploadTarget(
             digest=digest,
             size=size,
@@ -143,21 +150,20 @@ class S3Storage:
         """The parts of a multipart upload a target started, presigned as they are read (the
         same numbering, offsets and lengths as the target's): no request to S3. A made-up
         ``upload_id`` only gives URLs that S3 refuses."""
-        key = upload_key(package_id, digest)
+        key = upload_pack_key(package_id, digest)
         return PresignedParts(self.client, self.bucket, key, upload_id, size, self.url_ttl)
 
-    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
-        """Complete from the parts' ETags; a retry after success is a no-op."""
+    def complete_multipart(
+        self, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
+    ) -> None:
+        """Complete from the parts' ETags, once per key (``upload_packs.complete_once``); a
+        retry after success is a no-op."""
+        key = upload_pack_key(package_id, digest)
         parts: list[CompletedPartTypeDef] = [
             {"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, start=1)
         ]
         try:
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
+            complete_once(self.client, self.bucket, key, upload_id, parts)
         except ClientError as exc:
             code = error_code(exc)
             if code == "NoSuchUpload" and self.upload_size(key) is not None:
@@ -181,7 +187,25 @@ class S3Storage:
             answer = self.client.get_object(Bucket=self.bucket, Key=key, **args)
         # botocore's StreamingBody is an io.IOBase with read(n); OpenUpload closes it.
         body = cast(BinaryIO, answer["Body"])
-        return OpenUpload(body, answer["ContentLength"], answer.get("VersionId") or version)
+        return OpenUpload(
+            body,
+            answer["ContentLength"],
+            answer.get("VersionId") or version,
+            started_for(key, answer.get("Metadata") or {}),
+            answer.get("LastModified"),
+        )
+
+    def discard_upload_pack(self, pack: Digest, version: str | None) -> None:
+        """Delete exactly that version of an unrecorded upload pack (no lock is on it yet)."""
+        if version is None:
+            raise ValueError("an upload pack is discarded by its version only")
+        key = pack_key(pack)
+        with mapped(key, "upload"):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+            except ClientError as exc:
+                if error_code(exc) not in NOT_FOUND_CODES:
+                    raise
 
     def delete_upload(self, key: str, version: str | None = None) -> None:
         """Delete that version of a pending upload, or every version; only upload keys."""
