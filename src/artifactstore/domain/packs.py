@@ -6,7 +6,8 @@ and its bytes: a retried verifier of that bundle writes the very same object aga
 other bundle ever names it, so a pack the sweep is deleting is never written anew under its
 name. The catalog records each packed blob's place (pack, offset; its size is the blob's), and
 the pack's live members: the sweep deletes a pack once none is left (``docs/architecture.md``,
-"Packs").
+"Packs"). A large blob's upload may be its own pack, an upload pack (``upload_pack_name``): one
+member at offset 0, verified where the client wrote it.
 """
 
 from __future__ import annotations
