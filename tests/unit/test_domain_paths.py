@@ -223,6 +223,15 @@ def test_the_format_character_regex_is_unicode_category_cf_on_every_code_point()
     assert disagree == []
 
 
+def test_ascii_text_has_no_format_character_and_is_always_nfc() -> None:
+    # What lets _shape_problem skip both scans for an ASCII path.
+    ascii_text = "".join(chr(cp) for cp in range(0x80))
+    assert not any(unicodedata.category(c) == "Cf" for c in ascii_text)
+    assert FORMAT_CHARACTER.search(ascii_text) is None
+    assert all(unicodedata.is_normalized("NFC", c) for c in ascii_text)
+    assert unicodedata.normalize("NFC", ascii_text) == ascii_text
+
+
 def reference_shape_problem(path: str) -> str | None:
     """The shape rule character by character with unicodedata (the reference)."""
     if path.startswith("/"):
