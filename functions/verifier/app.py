@@ -2,9 +2,11 @@
 
 A record that fails for a reason that passes by itself (S3's 409 ConditionalRequestConflict on
 the write-once copy, a DynamoDB transaction conflict or throttling, a package whose file list
-is still being written) comes back after 10, 20 and then 30 seconds (``RETRY_DELAYS``, by its
-receive count) instead of the queue's 90-minute visibility timeout; after those, and for every
-other failure, it waits the full timeout, so a message is dead-lettered only after hours.
+is still being written) comes back after 10, 20 and then 30 seconds (by its receive count;
+``ARTIFACTSTORE_VERIFIER_RETRY_DELAYS``, a JSON list of one to three delays of 1 to 900 s,
+replaces ``RETRY_DELAYS``) instead of the queue's 90-minute visibility timeout; after those,
+and for every other failure, it waits the full timeout, so a message is dead-lettered only
+after hours.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from artifactstore.adapters.tracing import Tracer
 from artifactstore.service.factory import services
 from artifactstore.service.upload_outcomes import NotReadyYet
 from artifactstore.service.verification import verify_upload
-from artifactstore.settings import service_settings
+from artifactstore.settings import DEFAULT_VERIFIER_RETRY_DELAYS, service_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -47,8 +49,9 @@ def backend_of(bucket: str) -> str | None:
 
 
 # Seconds a record that failed transiently stays invisible, by its ApproximateReceiveCount
-# (1, 2, 3); later failures keep the queue's own visibility timeout (5,400 s).
-RETRY_DELAYS = (10, 20, 30)
+# (1, 2, 3); later failures keep the queue's own visibility timeout (5,400 s). The default:
+# the service setting ``verifier_retry_delays`` (ARTIFACTSTORE_VERIFIER_RETRY_DELAYS) applies.
+RETRY_DELAYS = DEFAULT_VERIFIER_RETRY_DELAYS
 TRANSIENT_CODES = frozenset(
     {
         "ConditionalRequestConflict",  # S3: a concurrent conditional write to the same key
@@ -91,7 +94,8 @@ def retry_delay(record: SQSRecord) -> int | None:
         count = int(record.attributes.approximate_receive_count)
     except (KeyError, TypeError, ValueError):
         return None
-    return RETRY_DELAYS[count - 1] if 1 <= count <= len(RETRY_DELAYS) else None
+    delays = service_settings().verifier_retry_delays
+    return delays[count - 1] if 1 <= count <= len(delays) else None
 
 
 def queue_url(queue_arn: str) -> str:
@@ -122,7 +126,7 @@ def retry_soon(record: SQSRecord, delay: int) -> None:
 
 
 def handle_record(record: SQSRecord) -> None:
-    """Verify the record; a transient failure is retried within seconds (``RETRY_DELAYS``)."""
+    """Verify the record; a transient failure is retried within seconds (``retry_delay``)."""
     try:
         verify_record(record)
     except Exception as exc:

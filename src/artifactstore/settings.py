@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,9 @@ from artifactstore.domain.routes import BackendRoutes
 from artifactstore.domain.signing_keys import SigningKeyRef, parse_signing_keys
 
 _CONFIG = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+# Seconds a verifier record that failed transiently stays invisible, by its receive count.
+DEFAULT_VERIFIER_RETRY_DELAYS: tuple[int, ...] = (10, 20, 30)
 
 
 class ClientSettings(BaseSettings):
@@ -79,6 +83,15 @@ class ServiceSettings(BaseSettings):
     # public key /signing-keys lists (current first; a retired one as `KEY@<ISO time>`).
     signing_key_id: str | None = Field(None, alias="ARTIFACTSTORE_SIGNING_KEY_ID")
     signing_key_ids: str | None = Field(None, alias="ARTIFACTSTORE_SIGNING_KEY_IDS")
+    # Seconds the verifier keeps a record that failed transiently invisible, by its receive
+    # count (1, 2, 3; a JSON list); later failures keep the queue's visibility timeout. At
+    # most three: the upload queue's maxReceiveCount (5) leaves a long wait before the DLQ.
+    verifier_retry_delays: tuple[Annotated[int, Field(strict=True, ge=1, le=900)], ...] = Field(
+        DEFAULT_VERIFIER_RETRY_DELAYS,
+        min_length=1,
+        max_length=3,
+        alias="ARTIFACTSTORE_VERIFIER_RETRY_DELAYS",
+    )
 
     def routes(self) -> BackendRoutes:
         """Parsed storage routes (raises ``ConfigurationError`` naming a bad rule)."""

@@ -25,6 +25,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 from localdev.events import sqs_record
 from localdev.stack import LocalStack
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
 from artifactstore.adapters.dynamodb.models import item_key
@@ -33,6 +35,7 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import upload_key
 from artifactstore.errors import StorageError
 from artifactstore.service.upload_outcomes import NotReadyYet
+from artifactstore.settings import ServiceSettings, service_settings
 from tests.integration.aws_actions import Recorder
 from tests.integration.conftest import Configured, configured_for
 from tests.integration.dynamodb_calls import catalog_models
@@ -73,6 +76,19 @@ def object_created(bucket: str, key: str, size: int, version: str | None) -> Any
 @pytest.fixture
 def cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
     with configured_for(stack, tmp_path / "storage", "*:*=s3") as configured:
+        yield configured
+
+
+FAST_RETRIES = (1, 2, 3)  # seconds: the production default (10, 20, 30) would be waited out
+
+
+@pytest.fixture
+def fast_cfg(stack: LocalStack, tmp_path: Path) -> Iterator[Configured]:
+    """``cfg`` with the verifier's retry delays set to ``FAST_RETRIES``."""
+    delays = json.dumps(FAST_RETRIES)
+    with configured_for(
+        stack, tmp_path / "storage", "*:*=s3", ARTIFACTSTORE_VERIFIER_RETRY_DELAYS=delays
+    ) as configured:
         yield configured
 
 
@@ -193,7 +209,39 @@ def test_retry_delays_back_off_by_receive_count(count: int, delay: int | None) -
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     record = SQSRecord(documented_sqs_event("sqs_s3_test_event.json", "{}", count)["Records"][0])
-    assert load_handler("verifier").retry_delay(record) == delay
+    app = load_handler("verifier")
+    assert ServiceSettings().verifier_retry_delays == app.RETRY_DELAYS == (10, 20, 30)
+    assert app.retry_delay(record) == delay
+
+
+@pytest.mark.parametrize(("count", "delay"), [(1, 5), (2, 900), (3, None), (0, None)])
+def test_the_retry_delays_are_a_setting(monkeypatch: Any, count: int, delay: int | None) -> None:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    record = SQSRecord(documented_sqs_event("sqs_s3_test_event.json", "{}", count)["Records"][0])
+    monkeypatch.setenv("ARTIFACTSTORE_VERIFIER_RETRY_DELAYS", "[5, 900]")
+    service_settings.cache_clear()
+    try:
+        assert load_handler("verifier").retry_delay(record) == delay
+    finally:
+        monkeypatch.undo()
+        service_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "value", ["[]", "[0]", "[901]", "[-1]", "[1, 2, 3, 4]", "[1.5]", "[true]", '["5"]', "5", "1,2"]
+)
+def test_bad_retry_delays_are_refused(monkeypatch: Any, value: str) -> None:
+    """One to three whole seconds, each 1 to 900 (a JSON list): anything else fails at start."""
+    monkeypatch.setenv("ARTIFACTSTORE_VERIFIER_RETRY_DELAYS", value)
+    with pytest.raises((ValidationError, SettingsError), match=r"(?i)verifier_retry_delays"):
+        ServiceSettings()
+
+
+def test_good_retry_delays_are_taken(monkeypatch: Any) -> None:
+    for value, delays in [("[1]", (1,)), ("[900, 1, 30]", (900, 1, 30)), (" [2,4] ", (2, 4))]:
+        monkeypatch.setenv("ARTIFACTSTORE_VERIFIER_RETRY_DELAYS", value)
+        assert ServiceSettings().verifier_retry_delays == delays
 
 
 def _waiting(cfg: Configured, *keys: str) -> dict[str, dict[str, Any]]:
@@ -250,8 +298,9 @@ def _back_again(
 
 
 def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait(
-    cfg: Configured, stack: LocalStack, monkeypatch: Any
+    fast_cfg: Configured, stack: LocalStack, monkeypatch: Any
 ) -> None:
+    cfg = fast_cfg
     arn = queue_arn(cfg.stack.object_created_queue_url)
     h = Harness.start(cfg)
     data = uuid.uuid4().bytes
@@ -275,6 +324,7 @@ def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait
     app = load_handler("verifier")
     recorder = Recorder({stack.table: "CatalogTable"})
     recorder.install()
+    failed_at = time.time()  # moto's clock for visibility: wall time
     try:
         # A batch whose every record failed is failed as a whole (Powertools raises).
         with recorder.as_function("VerifierFunction"), pytest.raises(BatchProcessingError):
@@ -296,8 +346,10 @@ def test_a_package_still_being_created_is_retried_in_seconds_other_failures_wait
         "VerifierFunction"
     ]
 
-    # Back when its retry delay (10 s) has passed, not after the sleep that outlasted it.
-    back = _back_again(cfg, not_ready, failing, within=20)
+    # Back when its retry delay (the configured 1 s) has passed, and not before: well within
+    # the default's 10 s, so the setting took effect.
+    back = _back_again(cfg, not_ready, failing, within=8)
     assert list(back) == [not_ready]  # the other one waits the queue's 5,400 s
+    assert time.time() - failed_at > FAST_RETRIES[0]
     assert back[not_ready]["MessageId"] == first["MessageId"]
     assert back[not_ready]["Attributes"]["ApproximateReceiveCount"] == "2"
