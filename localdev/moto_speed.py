@@ -1,8 +1,9 @@
-"""Work moto repeats on every request, done once for the tests' in-process moto server.
+"""Work moto repeats on every request, done once: installed by ``MotoServer.start`` for the
+local stack (``make dev``, the demo, benchmarks) and the tests' in-process server alike.
 
 Each shortcut gives exactly what moto's own code gives (moto is pinned exactly, pyproject.toml;
 tests/unit/test_moto_speed.py compares them) and none changes what moto stores or answers:
-they only take CPU off the server threads, which share the GIL with the test and the app.
+they only take CPU off the server threads, which share the GIL with whatever else runs there.
 
 - ``moto.backends.list_of_moto_modules`` lists moto's package directory (``listdir`` and an
   ``isdir`` for each of some 200 services) on every request, while holding the dispatcher's
@@ -18,10 +19,19 @@ they only take CPU off the server threads, which share the GIL with the test and
   ``dict``, a member none of whose names is a key has no value, and the serializer skips it;
   the JSON serializer (DynamoDB, SQS, EventBridge, KMS; not rest-json, whose member step does
   more) now skips it without the lookup.
+- DynamoDB checks an UpdateExpression's clause counts (``ActionCountValidator``) and its paths
+  (``OverlappingPathsValidator``) at every node of its tree, each time collecting the clauses
+  or actions below that node: a ``SET`` of n actions nests n deep, so that is quadratic. Each
+  check only fails when the nodes it collects hold too many clauses or two overlapping paths,
+  and a node's collection is part of the root's whenever the root's holds every such node of
+  the tree (counted in one walk). Then the check runs once, at the root; when the counts
+  differ, or the root's check fails, moto's own traversal runs, so any error is moto's own
+  (the first node it fails at, its message).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,11 +46,40 @@ def install() -> None:
         return
     from moto import backends
     from moto.core import serialize
+    from moto.dynamodb.parsing import validators
 
+    ast_nodes: Any = _ast_nodes()
+    counted = validators.ActionCountValidator
+    overlaps = validators.OverlappingPathsValidator
     replacements = [
         (backends, "list_of_moto_modules", _module_list(backends.list_of_moto_modules)),
         (serialize.XFormedAttributePicker, "get_possible_keys", _cached_names),
         (serialize.BaseJSONSerializer, "_serialize_type_structure", _present_members_only),
+        # What verify_action_counts collects (one find_clauses per type) ...
+        (
+            counted,
+            "traverse",
+            _checked_at_root(
+                counted,
+                (ast_nodes.UpdateExpressionAddClause,),
+                (ast_nodes.UpdateExpressionRemoveClause,),
+                (ast_nodes.UpdateExpressionSetClause,),
+            ),
+        ),
+        # ... and check_for_overlapping_paths (one find_clauses for all four).
+        (
+            overlaps,
+            "traverse",
+            _checked_at_root(
+                overlaps,
+                (
+                    ast_nodes.UpdateExpressionSetAction,
+                    ast_nodes.UpdateExpressionAddAction,
+                    ast_nodes.UpdateExpressionRemoveAction,
+                    ast_nodes.UpdateExpressionDeleteAction,
+                ),
+            ),
+        ),
     ]
     for owner, name, _replacement in replacements:
         _ORIGINALS[owner, name] = getattr(owner, name)
@@ -64,6 +103,13 @@ def moto_as_released() -> Iterator[None]:
 
 def _original(owner: Any, name: str) -> Any:
     return _ORIGINALS[owner, name]
+
+
+def _ast_nodes() -> Any:
+    """moto's DynamoDB expression nodes (a module its ``# type: ignore`` hides from mypy)."""
+    from moto.dynamodb.parsing import ast_nodes
+
+    return ast_nodes
 
 
 def _module_list(listing: Callable[[], Iterable[str]]) -> Callable[[], Iterable[str]]:
@@ -144,3 +190,47 @@ def _present_members_only(self: Any, serialized: Any, value: Any, shape: Any, ke
             self._serialize_structure_member(wrapper, value, member_shape, member_key)
     if key:
         self._default_serialize(serialized, wrapper, shape, key)
+
+
+def _checked_at_root(owner: type, *collected: tuple[type, ...]) -> Callable[[Any, Any], Any]:
+    """``owner.traverse`` running ``owner``'s check once, at the root of the tree.
+
+    ``owner`` checks each ``UpdateExpression`` node of the tree (moto's ``DepthFirstTraverser``,
+    bottom up) with what ``node.find_clauses(types)`` collects below it, for each tuple of
+    node types in ``collected``, and fails when that is too many clauses or holds overlapping
+    or repeated paths: never for fewer of the same nodes. ``find_clauses`` goes down through
+    expression and function nodes and stops at a node of the types, so what it collects below
+    a node is among the nodes of the types in the whole tree; when the root's collection has
+    as many as the tree has (the same nodes, then), every node's is part of the root's, and
+    the root's check passing means every node's would. The check changes nothing in the tree.
+    """
+
+    def traverse(self: Any, node: Any) -> Any:
+        if isinstance(node, _ast_nodes().UpdateExpression):
+            in_tree = _node_types(node)
+            if all(
+                len(node.find_clauses(list(types))) == sum(in_tree.get(t, 0) for t in types)
+                for types in collected
+            ):
+                # On an error, moto's own traversal below raises it, from the node it fails at.
+                with contextlib.suppress(Exception):
+                    self.process(node)
+                    return node
+        return _original(owner, "traverse")(self, node)
+
+    return traverse
+
+
+def _node_types(root: Any) -> dict[type, int]:
+    """How many nodes of each type the tree under ``root`` (itself included) has, counted as
+    moto's ``DepthFirstTraverser`` walks it."""
+    node_type = _ast_nodes().Node
+    counts: dict[type, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, node_type):
+            counts[type(node)] = counts.get(type(node), 0) + 1
+            if node.children is not None:
+                stack.extend(node.children)
+    return counts

@@ -258,10 +258,11 @@ class MotoServer:
         )
         from werkzeug.serving import make_server
 
-        from localdev import moto_dynamodb, moto_s3
+        from localdev import moto_dynamodb, moto_s3, moto_speed
 
         moto_dynamodb.install()
-        moto_s3.install()
+        moto_s3.install()  # its probes need moto as released: the speed shortcuts come after
+        moto_speed.install()
         if self.state_file is not None and restore_state(self.state_file):
             log.info("restored AWS state from %s", self.state_file)
         app = DomainDispatcherApplication(create_backend_app)

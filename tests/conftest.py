@@ -115,9 +115,6 @@ def moto_server() -> Iterator[str]:
     """A moto server on a free port; AWS clients in this process are pointed at it."""
     from localdev.motoserver import MotoServer
 
-    from tests import moto_speed
-
-    moto_speed.install()
     server = MotoServer()  # the local stack's own server: keep-alive, no state file
     server.start()
     url = server.endpoint

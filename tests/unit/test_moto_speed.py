@@ -1,25 +1,28 @@
-"""tests/moto_speed.py: moto answers exactly as it does without the shortcuts.
+"""localdev/moto_speed.py: moto answers exactly as it does without the shortcuts.
 
 Each answer below is serialized by moto's own code and again with the shortcuts installed, and
 the two must be the same bytes: attribute values of every type (nested too), the snake_case
 and aliased keys moto's backends hand the serializer, a structure given as an object, and
-answers of each service the tests' moto server speaks JSON for. A moto upgrade that changes
-what the shortcuts rely on fails here.
+answers of each service the tests' moto server speaks JSON for. DynamoDB update expressions,
+valid and not, update an item (or fail, with the same error) the same way. A moto upgrade that
+changes what the shortcuts rely on fails here.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from localdev import moto_speed
 from moto import backends
 from moto.core.serialize import XFormedAttributePicker, get_serializer_class
 from moto.core.utils import get_service_model
-
-from tests import moto_speed
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 
 ITEM: dict[str, Any] = {
     "pk": {"S": "PKG#1"},
@@ -145,6 +148,125 @@ def test_the_module_list_is_moto_own(installed: None) -> None:
     assert "dynamodb" in expected
 
 
+# (UpdateExpression, ExpressionAttributeNames), updating ITEM_BEFORE
+UPDATES: list[tuple[str, dict[str, str]]] = [
+    # accepted
+    ("SET a = :s", {}),
+    ("SET a = :s, b = :n, c.d = :s, nested.m.lst[1] = :s", {}),
+    ("SET " + ", ".join(f"f{i} = :s" for i in range(40)), {}),  # a catalog write's breadth
+    ("SET #a = :s, #b.#c = :n REMOVE gone, nested.m.lst[0]", {"#a": "x", "#b": "c", "#c": "e"}),
+    ("SET nested.m.lst[2] = if_not_exists(nested.m.lst[2], :s) ADD cnt :n", {}),
+    ("SET tot = tot + :n, diff = :n - tot REMOVE tags DELETE strs :ss", {}),
+    ("REMOVE nested.m.lst[0], nested.m.lst[1], gone", {}),
+    ("ADD cnt :n, strs :ss DELETE other_strs :ss", {}),
+    ("DELETE strs :ss DELETE other_strs :ss", {}),  # two DELETE sections are not refused
+    ("SET a = list_append(nested.m.lst, :l) REMOVE gone ADD cnt :n DELETE strs :ss", {}),
+    ("SET #p = :s, #q = :s", {"#p": "x", "#q": "y"}),
+    ("SET doc.b = :s, docb = :s, doc.bc = :s", {}),  # prefixes, but no path inside another
+    # refused: overlapping or repeated paths
+    ("SET a = :s, a = :n", {}),
+    ("SET a = :s, a.b = :n", {}),
+    ("SET a.b = :s REMOVE a", {}),
+    ("SET nested.m.lst[1] = :s REMOVE nested.m.lst[1]", {}),
+    ("SET #a = :s, #b = :s", {"#a": "x", "#b": "x"}),
+    ("SET #a = :s REMOVE x", {"#a": "x"}),
+    ("REMOVE gone, gone", {}),
+    ("ADD cnt :n DELETE cnt :n", {}),
+    # an inner node fails first (c, c) while the root would name (a, a.b)
+    ("SET a = :s, a.b = :s, c = :s, c = :s", {}),
+    ("SET " + ", ".join(f"f{i} = :s" for i in range(30)) + ", f3.x = :s", {}),
+    # refused: a section twice
+    ("SET a = :s SET b = :s", {}),
+    ("REMOVE a REMOVE b", {}),
+    ("ADD cnt :n ADD tot :n", {}),
+    ("SET a = :s REMOVE b SET c = :s", {}),
+    ("SET a = :s, a = :s SET b = :s", {}),  # both checks fail: the count comes first
+    # refused elsewhere (a name missing, a key updated, a bad operand)
+    ("SET #missing = :s", {}),
+    ("SET pk = :s", {}),
+    ("ADD a :s", {}),
+]
+
+ITEM_BEFORE: dict[str, Any] = {
+    "pk": {"S": "k"},
+    "gone": {"S": "x"},
+    "c": {"M": {"e": {"N": "1"}}},
+    "doc": {"M": {}},
+    "tot": {"N": "5"},
+    "tags": {"SS": ["a"]},
+    "strs": {"SS": ["x", "y"]},
+    "other_strs": {"SS": ["x", "z"]},
+    "nested": {"M": {"m": {"M": {"lst": {"L": [{"S": "0"}, {"S": "1"}, {"S": "2"}]}}}}},
+}
+
+
+def _updated(expression: str, names: dict[str, str]) -> Any:
+    """The item after the update, or the error it fails with (its class and the body sent)."""
+    backend = DynamoDBBackend("us-east-1", "999999999999")  # unregistered: this test's own
+    backend.create_table(
+        "t",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        throughput=None,
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode="PAY_PER_REQUEST",
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=None,
+        warm_throughput=None,
+    )
+    backend.put_item("t", copy.deepcopy(ITEM_BEFORE))  # moto keeps (and changes) what it is given
+    values = {":s": {"S": "v"}, ":n": {"N": "2"}, ":ss": {"SS": ["x"]}, ":l": {"L": []}}
+    try:
+        item = backend.update_item("t", {"pk": {"S": "k"}}, expression, names, values)
+    except Exception as error:
+        get_body = getattr(error, "get_body", None)
+        return type(error), str(error), get_body() if get_body else None
+    return item.to_json()
+
+
+@pytest.mark.parametrize(("expression", "names"), UPDATES, ids=[u for u, _ in UPDATES])
+def test_an_update_expression_does_the_same_with_the_shortcuts(
+    installed: None, expression: str, names: dict[str, str]
+) -> None:
+    with moto_speed.moto_as_released():
+        expected = _updated(expression, names)
+    assert _updated(expression, names) == expected
+
+
+def test_the_update_expressions_cover_each_outcome(installed: None) -> None:
+    outcomes = [_updated(expression, names) for expression, names in UPDATES]
+    assert sum(type(outcome) is dict for outcome in outcomes) == 12  # accepted
+    refused = " ".join(str(outcome[1]) for outcome in outcomes if type(outcome) is tuple)
+    assert "Two document paths overlap with each other" in refused
+    for section in ("SET", "REMOVE", "ADD"):
+        assert f'The \\"{section}\\" section can only be used once' in refused
+
+
+@pytest.mark.parametrize("check", ["verify_action_counts", "check_for_overlapping_paths"])
+def test_a_valid_expression_is_checked_once(
+    installed: None, monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    owner = ActionCountValidator if check == "verify_action_counts" else OverlappingPathsValidator
+    calls: list[Any] = []
+    moto_check = getattr(owner, check)
+
+    def counted(self: Any, node: Any) -> Any:
+        calls.append(node)
+        return moto_check(self, node)
+
+    monkeypatch.setattr(owner, check, counted)
+    expression = "SET " + ", ".join(f"f{i} = :s" for i in range(10)) + " REMOVE gone"
+    with moto_speed.moto_as_released():
+        _updated(expression, {})
+    by_moto = len(calls)
+    calls.clear()
+    _updated(expression, {})
+    assert len(calls) == 1 < by_moto  # the root; moto: each of the tree's expression nodes
+
+
 def test_the_shortcuts_are_in_place(installed: None) -> None:
     from moto.core.serialize import BaseJSONSerializer
 
@@ -152,5 +274,7 @@ def test_the_shortcuts_are_in_place(installed: None) -> None:
         (backends, "list_of_moto_modules"),
         (XFormedAttributePicker, "get_possible_keys"),
         (BaseJSONSerializer, "_serialize_type_structure"),
+        (ActionCountValidator, "traverse"),
+        (OverlappingPathsValidator, "traverse"),
     ]:
         assert getattr(owner, name) is not moto_speed._ORIGINALS[owner, name], name
