@@ -693,6 +693,25 @@ def test_blob_states_read_in_digest_order_by_status_and_range(
     assert catalog.blob_states_between(pid, "0" * 64, "0" * 63 + "1") == {}
 
 
+def test_unverified_blob_states_start_after_a_digest_and_stop_at_a_limit(
+    catalog: Catalog, draft_with_blobs: PackageRecord
+) -> None:
+    pid = draft_with_blobs.package_id
+    states = sorted(catalog.blob_states(pid), key=lambda b: b.digest.hex)
+    first, middle, last = (s.digest.hex for s in states)
+    assert catalog.set_blob_status(pid, Digest(middle), BlobStatus.VERIFIED)
+    assert catalog.set_blob_status(pid, Digest(last), BlobStatus.REJECTED, "blake3:" + "3" * 64)
+    pending, rejected = states[0], catalog.get_blob_state(pid, Digest(last))
+    assert catalog.unverified_blob_states(pid, None, 10) == [pending, rejected]
+    assert catalog.unverified_blob_states(pid, None, 1) == [pending]
+    assert catalog.unverified_blob_states(pid, first, 10) == [rejected]  # after, not from
+    assert catalog.unverified_blob_states(pid, middle, 10) == [rejected]
+    assert catalog.unverified_blob_states(pid, "0" * 64, 2) == [pending, rejected]
+    assert catalog.unverified_blob_states(pid, last, 10) == []
+    assert catalog.unverified_blob_states(pid, None, 0) == []
+    assert catalog.unverified_blob_states(str(uuid.uuid4()), None, 10) == []
+
+
 def test_a_blob_moves_once_with_the_packages_counters(
     catalog: Catalog, draft_with_blobs: PackageRecord
 ) -> None:

@@ -231,6 +231,38 @@ def test_blobs_over_many_shards_are_found_and_move_once(catalog: Catalog, kind: 
     assert between == {h: catalog.get_blob_state(pid, Digest(h)) for h in between}
 
 
+def test_unverified_blobs_over_many_shards_page_in_digest_order(catalog: Catalog) -> None:
+    files = spread_files()
+    record = created(catalog, COUNT, blob_count=BLOBS)
+    pid = record.package_id
+    catalog.add_files(pid, files, expires_at=record.expires_at)
+    catalog.mark_files_complete(pid)
+    ordered = [b.digest.hex for b in catalog.blob_states(pid)]
+    # Runs of verified blobs (whole buckets of some shards) and a few rejected ones between.
+    changes: dict[str, tuple[BlobStatus, str | None]] = {
+        h: (BlobStatus.VERIFIED, None) for n, h in enumerate(ordered) if n % 50 < 30 or n % 7 == 0
+    }
+    changes |= {h: (BlobStatus.REJECTED, "bad") for n, h in enumerate(ordered) if n % 50 == 41}
+    assert catalog.set_blob_statuses(pid, changes) == set(changes)
+    unverified = [b for b in catalog.blob_states(pid) if b.status is not BlobStatus.VERIFIED]
+    assert 50 < len(unverified) < BLOBS - 50
+    starts: list[str | None] = [None, "0" * 64, "f" * 64, ordered[-1]]
+    starts += ordered[::13]
+    starts += [h[:-1] + ("0" if h[-1] != "0" else "1") for h in ordered[5::31]]  # not listed
+    for after in starts:
+        rest = [b for b in unverified if after is None or b.digest.hex > after]
+        for limit in (1, 9, 40, BLOBS):
+            assert catalog.unverified_blob_states(pid, after, limit) == rest[:limit], (after, limit)
+
+    # Page by page, as the upload targets do: every unverified blob exactly once.
+    seen: list[BlobState] = []
+    cursor: str | None = None
+    while page := catalog.unverified_blob_states(pid, cursor, 17):
+        seen += page
+        cursor = page[-1].digest.hex
+    assert seen == unverified
+
+
 def test_a_list_sent_in_parts_over_many_shards_completes_once(catalog: Catalog, kind: str) -> None:
     files = spread_files()
     record = created(catalog, COUNT, files_in_parts=True)

@@ -669,6 +669,19 @@ class InMemoryCatalog:
                 h: self._state_of(h, e) for h, e in sorted(entries.items()) if first <= h <= last
             }
 
+    def unverified_blob_states(
+        self, package_id: str, after: str | None, limit: int
+    ) -> list[BlobState]:
+        """At most ``limit`` blobs not verified after ``after``, in digest order."""
+        with self._lock:
+            entries = self._blobs.get(package_id, {})
+            chosen = [
+                h
+                for h in sorted(entries)
+                if (after is None or h > after) and entries[h].status is not BlobStatus.VERIFIED
+            ]
+            return [self._state_of(h, entries[h]) for h in chosen[: max(limit, 0)]]
+
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
         """One distinct blob of a package, or None when the package does not list it."""
         with self._lock:

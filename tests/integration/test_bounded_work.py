@@ -4,12 +4,13 @@ blobs/64, whatever the file count. Counted on the S3 route, as the clients send 
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from localdev.stack import LocalStack
@@ -34,6 +35,28 @@ S3_WRITES = {
     "CompleteMultipartUpload",
 }
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+DYNAMODB_READS = {"GetItem", "Query", "BatchGetItem", "Scan"}
+BLOBS_PER_BUCKET = 64  # adapters/dynamodb/file_list_items.py
+
+
+class BucketsRead:
+    """The blob bucket items (``sk=BLOB#…``) the catalog's client gets back, and the statuses
+    they hold, while installed (a ``after-call`` hook: what was read, not what was asked)."""
+
+    def __init__(self, client: Any) -> None:
+        self.items = 0
+        self.statuses = 0
+        self._events = client.meta.events
+        self._events.register("after-call.dynamodb", self._after_call)
+
+    def _after_call(self, parsed: dict[str, Any], **_: Any) -> None:
+        for item in parsed.get("Items", []):
+            if item.get("sk", {}).get("S", "").startswith("BLOB#"):
+                self.items += 1
+                self.statuses += len(item.get("status", {}).get("M", {}))
+
+    def close(self) -> None:
+        self._events.unregister("after-call.dynamodb", self._after_call)
 
 
 @pytest.fixture
@@ -104,13 +127,16 @@ def test_a_later_page_of_targets_checks_only_its_own_blobs(cfg: Configured) -> N
     body = created.json()
     package_id, cursor = body["package_id"], body["next_upload_targets_cursor"]
     assert cursor is not None and body["missing_blobs"] == 2500
-    dynamodb = DynamoCalls(catalog_client(cfg.svc.catalog))
+    client = catalog_client(cfg.svc.catalog)
+    dynamodb = DynamoCalls(client)
+    buckets = BucketsRead(client)
     try:
         page = h.client.get(
             f"/packages/{package_id}/upload-targets", params={"cursor": cursor}, headers=AUTH
         )
     finally:
         dynamodb.close()
+        buckets.close()
     assert page.status_code == 200, page.text
     looked_up = sum(
         len(request["Keys"])
@@ -122,3 +148,64 @@ def test_a_later_page_of_targets_checks_only_its_own_blobs(cfg: Configured) -> N
     assert looked_up == 1000
     assert len(page.json()["upload_targets"]) == 1000
     assert page.json()["missing_blobs"] == 2500
+    assert page.json()["next_cursor"] == page.json()["upload_targets"][-1]["digest"][7:]
+
+    reads = Counter(c.operation for c in dynamodb.calls if c.operation in DYNAMODB_READS)
+    print(
+        f"later page of 2,500 blobs: {dict(reads)} read requests, {buckets.items} blob buckets"
+        f" ({buckets.statuses} statuses) read"
+    )
+    # Its statuses only: the bucket holding the cursor, then the fewest buckets that could
+    # hold the page's 1,000 blobs and the one after them (one more of slack), not all 40
+    # buckets (2,500 statuses) on every page. Every query of the buckets is bounded (Limit).
+    assert buckets.items <= 1 + math.ceil(1001 / BLOBS_PER_BUCKET) + 1, buckets.items
+    assert buckets.statuses < 1001 + 2 * BLOBS_PER_BUCKET, buckets.statuses
+    bucket_queries = [
+        c.body
+        for c in dynamodb.calls
+        if c.operation == "Query" and "BLOB#" in json.dumps(c.body.get("ExpressionAttributeValues"))
+    ]
+    assert bucket_queries and all("Limit" in q for q in bucket_queries), bucket_queries
+
+
+def test_later_pages_answer_as_when_every_status_was_read(cfg: Configured) -> None:
+    h = Harness.start(cfg)
+    h.notifications()  # what earlier tests on this worker left on the shared queue
+    files = {f"g/{i:05d}.bin": f"{i} {uuid.uuid4()}".encode() for i in range(2500)}
+    by_digest = {digest_of(d): d for d in files.values()}
+    ordered = sorted(by_digest)
+    created = h.create(str(uuid.uuid4()), files)
+    assert created.status_code == 201, created.text
+    package_id, cursor = created.json()["package_id"], created.json()["next_upload_targets_cursor"]
+    assert cursor == ordered[999][7:]
+    # Another package of the producer verifies four blobs of the second page and two further
+    # on: the second page finds its four held, and hands their places to the next blobs.
+    shared = [ordered[n] for n in (1000, 1200, 1500, 1999, 2000, 2100)]
+    other = h.create(str(uuid.uuid4()), {f"s/{n}.bin": by_digest[d] for n, d in enumerate(shared)})
+    assert other.status_code == 201, other.text
+    for target in other.json()["upload_targets"]:
+        h.upload(target, by_digest[target["digest"]])
+    assert h.pump() == len(shared)
+
+    second = h.client.get(
+        f"/packages/{package_id}/upload-targets", params={"cursor": cursor}, headers=AUTH
+    ).json()
+    held_here = set(shared[:4])
+    expected = [d for d in ordered[1000:] if d not in held_here][:1000]
+    assert [t["digest"] for t in second["upload_targets"]] == expected
+    assert expected[-1] == ordered[2003]  # ordered[2000], held, is past the checked window
+    assert second["next_cursor"] == expected[-1][7:]
+    assert second["missing_blobs"] == 2500 - 4
+
+    third = h.client.get(
+        f"/packages/{package_id}/upload-targets",
+        params={"cursor": second["next_cursor"]},
+        headers=AUTH,
+    ).json()
+    assert [t["digest"] for t in third["upload_targets"]] == [
+        d for d in ordered[2004:] if d != shared[5]
+    ]
+    assert third["next_cursor"] is None
+    assert third["missing_blobs"] == 2500 - 5
+    first = h.client.get(f"/packages/{package_id}/upload-targets", headers=AUTH).json()
+    assert first["missing_blobs"] == 2500 - 6  # the first page checks every blob

@@ -236,6 +236,14 @@ class BlobRepository(Protocol):
         """The package's blobs whose digest hex lies in ``[first, last]``, by hex."""
         ...
 
+    def unverified_blob_states(
+        self, package_id: str, after: str | None, limit: int
+    ) -> list[BlobState]:
+        """At most ``limit`` of the package's blobs not verified (pending or rejected) whose
+        digest hex sorts after ``after`` (from the first without it), in digest order; only
+        the statuses from ``after`` on are read, and reading stops at ``limit``."""
+        ...
+
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
         """One distinct blob of a package, or None when the package does not list it."""
         ...

@@ -10,7 +10,7 @@ from typing import Any
 
 from artifactstore.domain.cursors import invalid_cursor
 from artifactstore.domain.digests import Digest
-from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.domain.tokens import Caller
 from artifactstore.errors import Conflict, InvalidInput
 from artifactstore.ports.storage import UploadPart, UploadTarget
@@ -103,34 +103,58 @@ def target_view(target: UploadTarget, room: int) -> tuple[TargetView, int]:
     return view, base + used
 
 
-def reconcile_pending(
-    svc: Services, record: PackageRecord, after: str | None = None
-) -> dict[str, int]:
+def reconcile_pending(svc: Services, record: PackageRecord) -> dict[str, int]:
     """Mark verified what another package verified meanwhile; return what is still missing
-    (digest hex → size).
-
-    With ``after`` (a page of upload targets past the first), only the blobs that page can
-    hold are checked (the next ``TARGETS_PER_PAGE`` digests after it): a 10,000-blob package
-    asks for ten pages, and checking every pending blob on each was 100,000 lookups. Blobs
-    further on are counted as missing until their page checks them."""
+    (digest hex → size). Every blob not verified is read and checked: the first page of
+    upload targets, and finalize."""
     pending = [
         b for b in svc.catalog.blob_states(record.package_id) if b.status is not BlobStatus.VERIFIED
     ]
-    checked = pending
-    if after is not None:
-        checked = sorted((b for b in pending if b.digest.hex > after), key=lambda b: b.digest.hex)
-        checked = checked[:TARGETS_PER_PAGE]
+    held = _count_held(svc, record, pending)
+    return {b.digest.hex: b.size for b in pending if b.digest.hex not in held}
+
+
+def reconcile_window(
+    svc: Services, record: PackageRecord, after: str
+) -> tuple[dict[str, int], int]:
+    """``reconcile_pending`` for a page of upload targets past the first: what is missing from
+    ``after`` on, as far as the page needs it, and how many blobs are missing in all.
+
+    Only the blobs the page can hold are checked (the next ``TARGETS_PER_PAGE`` not verified
+    after ``after``): a 10,000-blob package asks for ten pages, and checking every pending
+    blob on each was 100,000 lookups. Only those are read, too (reading every status on each
+    page was 100,000 statuses read), and the few further on the page needs: one more, to tell
+    whether a next page follows, and one for each blob found held, whose place on the page the
+    next blob takes, unchecked. Blobs further on count as missing until their page checks them;
+    the total comes from the package's counters (every blob not verified, less those found
+    held here), as it did from reading every status."""
+    catalog = svc.catalog
+    window = catalog.unverified_blob_states(record.package_id, after, TARGETS_PER_PAGE + 1)
+    beyond = window[TARGETS_PER_PAGE:]
+    window = window[:TARGETS_PER_PAGE]
+    held = _count_held(svc, record, window)
+    if held and beyond:
+        beyond += catalog.unverified_blob_states(
+            record.package_id, beyond[-1].digest.hex, len(held)
+        )
+    missing = {b.digest.hex: b.size for b in [*window, *beyond] if b.digest.hex not in held}
+    # Never fewer than the page lists: the record was read a moment before the statuses.
+    return missing, max(record.waiting_for - len(held), len(missing))
+
+
+def _count_held(svc: Services, record: PackageRecord, blobs: Sequence[BlobState]) -> set[str]:
+    """Those of ``blobs`` (not verified) the package may count as held now, marked verified."""
     held = held_and_protected(
         svc,
         record.backend,
         record.producer,
         record.retention_class,
-        {b.digest.hex: b.size for b in checked},
+        {b.digest.hex: b.size for b in blobs},
     )
-    for blob in checked:
+    for blob in blobs:
         if blob.digest.hex in held:
             svc.catalog.set_blob_status(record.package_id, blob.digest, BlobStatus.VERIFIED)
-    return {b.digest.hex: b.size for b in pending if b.digest.hex not in held}
+    return held
 
 
 def target_page(
@@ -240,6 +264,10 @@ def targets_for(
         return TargetPage([], [], None, 0)
     if cursor is not None and not re.fullmatch(r"[0-9a-f]{64}", cursor):
         raise invalid_cursor()
-    missing = reconcile_pending(svc, record, cursor)
+    if cursor is None:
+        missing = reconcile_pending(svc, record)
+        total = len(missing)
+    else:
+        missing, total = reconcile_window(svc, record, cursor)
     targets, bundled, next_cursor = target_page(svc, record, missing, cursor, bundle_below)
-    return TargetPage(targets, bundled, next_cursor, len(missing))
+    return TargetPage(targets, bundled, next_cursor, total)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from artifactstore.adapters.dynamodb import file_list_items
 from artifactstore.adapters.dynamodb.file_list_items import BLOB_PREFIX, chunk_at
 from artifactstore.adapters.dynamodb.models import item_key
 from artifactstore.adapters.dynamodb.shards import (
@@ -89,6 +90,32 @@ class BlobStateStore(CatalogTable):
                 for state in _bucket_states(bucket, shard):
                     if first <= state.digest.hex <= last:
                         found[state.digest.hex] = state
+        return found
+
+    def unverified_blob_states(
+        self, package_id: str, after: str | None, limit: int
+    ) -> list[BlobState]:
+        """At most ``limit`` blobs not verified after ``after``, in digest order: each shard
+        is read from its bucket holding ``after``, in pages of at most the fewest buckets that
+        could hold the blobs still wanted, and no further once ``limit`` are found (a later
+        page of upload targets reads its own part of a large list, not all of it)."""
+        found: list[BlobState] = []
+        if limit <= 0:
+            return found
+        keys = shard_keys(package_id, shards_of(self.models, package_id))
+        buckets = self.models.BlobBucketModel
+
+        def wanted() -> int:
+            return limit - len(found)
+
+        streams = [
+            _unverified_after(buckets, shard, pk, after, wanted, grow=len(keys) > 1)
+            for shard, pk in enumerate(keys)
+        ]
+        for state in merged(streams, key=lambda b: b.digest.hex):
+            found.append(state)
+            if len(found) >= limit:
+                break  # the merge asks no shard for more
         return found
 
     def get_blob_state(self, package_id: str, digest: Digest) -> BlobState | None:
@@ -274,6 +301,52 @@ def _shard_states(
         for state in _bucket_states(bucket, shard):
             if status is None or state.status is status:
                 yield state
+
+
+def _unverified_after(
+    buckets: type[BlobBucketModel],
+    shard: int,
+    pk: str,
+    after: str | None,
+    wanted: Callable[[], int],
+    *,
+    grow: bool,
+) -> Iterator[BlobState]:
+    """The blobs of one shard not verified, after ``after``, in digest order: from the bucket
+    holding ``after``, then in pages of at most the fewest buckets that could hold the
+    ``wanted()`` blobs still wanted (``BLOBS_PER_BUCKET`` each at most). With ``grow`` (one
+    shard of several, each holding only part of what is wanted) pages start at one bucket and
+    double, so a shard the merge hardly reaches costs a bucket or two."""
+    start = None
+    if after is not None:
+        bucket = chunk_at(buckets, pk, BLOB_PREFIX, after)
+        if bucket is not None:
+            yield from _unverified_in(bucket, shard, after)
+            start = {"pk": {"S": pk}, "sk": {"S": bucket.sk}}  # then the buckets after it
+    size = 1
+    while True:
+        fill = max(1, -(-wanted() // file_list_items.BLOBS_PER_BUCKET))
+        size = min(size, fill) if grow else fill
+        page = buckets.query(
+            pk,
+            buckets.sk.startswith(BLOB_PREFIX),
+            consistent_read=True,
+            limit=size,
+            page_size=size,
+            last_evaluated_key=start,
+        )
+        for bucket in page:
+            yield from _unverified_in(bucket, shard, after)
+        start = page.last_evaluated_key
+        if not start:
+            return
+        size *= 2
+
+
+def _unverified_in(bucket: BlobBucketModel, shard: int, after: str | None) -> Iterator[BlobState]:
+    for state in _bucket_states(bucket, shard):
+        if state.status is not BlobStatus.VERIFIED and (after is None or state.digest.hex > after):
+            yield state
 
 
 def _bucket_states(bucket: BlobBucketModel, shard: int) -> Iterator[BlobState]:
