@@ -209,3 +209,29 @@ def test_later_pages_answer_as_when_every_status_was_read(cfg: Configured) -> No
     assert third["missing_blobs"] == 2500 - 5
     first = h.client.get(f"/packages/{package_id}/upload-targets", headers=AUTH).json()
     assert first["missing_blobs"] == 2500 - 6  # the first page checks every blob
+
+
+def test_a_page_finding_its_blobs_held_moves_them_a_bucket_at_a_time(cfg: Configured) -> None:
+    from tests.integration.test_pack_lifecycle import _sealed_in_one_bundle
+
+    h = Harness.start(cfg)
+    h.notifications()  # what earlier tests on this worker left on the shared queue
+    files = {f"h/{i:04d}.bin": f"{i} {uuid.uuid4()}".encode() for i in range(300)}
+    waiting = h.create(str(uuid.uuid4()), files)
+    assert waiting.status_code == 201, waiting.text
+    package_id = waiting.json()["package_id"]
+    assert waiting.json()["missing_blobs"] == 300
+    # Another package of the producer stores the same bytes meanwhile (one bundle, one pack).
+    _sealed_in_one_bundle(h, files, "release-evidence")
+
+    dynamodb = DynamoCalls(catalog_client(cfg.svc.catalog))
+    try:
+        page = h.client.get(f"/packages/{package_id}/upload-targets", headers=AUTH)
+    finally:
+        dynamodb.close()
+    assert page.status_code == 200, page.text
+    assert page.json()["upload_targets"] == [] and page.json()["missing_blobs"] == 0
+    assert cfg.svc.catalog.get_package(package_id).verified_count == 300
+    writes = Counter(c.operation for c in dynamodb.calls if c.operation in DYNAMODB_WRITES)
+    # One conditional write per bucket of statuses, not one per blob (300 before).
+    assert sum(writes.values()) <= math.ceil(300 / BLOBS_PER_BUCKET) + 2, writes

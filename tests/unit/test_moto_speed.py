@@ -312,7 +312,8 @@ def _catalog_like_table() -> Any:
     for pk in ("PKG#a", "PKG#b", "PKG#c"):
         table.put_item({"pk": {"S": pk}, "sk": {"S": "PKG"}, "n": {"N": "1"}})
         for i in range(40):
-            big = {"L": [{"S": "x" * 300} for _ in range(i % 5 * 60)]}  # up to ~72 KB: pages cut at 1 MB
+            # up to ~72 KB each, about 1.4 MB in all: moto cuts pages of them at 1 MB
+            big = {"L": [{"S": "x" * 300} for _ in range(i % 5 * 60)]}
             table.put_item({"pk": {"S": pk}, "sk": {"S": f"FILE#{i:03}"}, "files": big})
             table.put_item({"pk": {"S": pk}, "sk": {"S": f"BLOB#{i:03}"}, "s": {"S": "p"}})
         table.put_item({"pk": {"S": pk}, "sk": {"S": "ZZZ"}, "huge": {"S": "y" * 390_000}})

@@ -151,9 +151,12 @@ def _count_held(svc: Services, record: PackageRecord, blobs: Sequence[BlobState]
         record.retention_class,
         {b.digest.hex: b.size for b in blobs},
     )
-    for blob in blobs:
-        if blob.digest.hex in held:
-            svc.catalog.set_blob_status(record.package_id, blob.digest, BlobStatus.VERIFIED)
+    if held:
+        # One conditional write per bucket, not one lookup and write per blob: a page can find
+        # a thousand blobs that a bundle of this package has just stored.
+        svc.catalog.set_blob_statuses(
+            record.package_id, {h: (BlobStatus.VERIFIED, None) for h in sorted(held)}
+        )
     return held
 
 
