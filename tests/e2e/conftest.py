@@ -7,12 +7,15 @@ the local backend, so both backends are driven by the tests.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +109,9 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
         ARTIFACTSTORE_STORAGE_BACKEND_ROUTES="guide-board:release-evidence=s3,*:*=local",
         ARTIFACTSTORE_MULTIPART_THRESHOLD=str(MULTIPART_THRESHOLD),
         ARTIFACTSTORE_CLIENT_RETRIES="3",
+        # No autosave mid-test: pickling the state of a 100,000-file package every 30 s took CPU
+        # from the tests; the stack still saves once when it stops.
+        ARTIFACTSTORE_LOCAL_AUTOSAVE_SECONDS="86400",
         # the linker (EventBridge path) posts to the stack's State Hub stand-in
         STATE_HUB_WORKSTREAM_ID="701c4d8c-5cf4-4a4a-ab60-1dcae53fe771",
         STATE_HUB_TASK_ID="bffa3573-4a1f-4c12-8c73-6d55bd8f6297",
@@ -118,7 +124,26 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
     try:
         yield Stack(state_dir, api_url, env)
     finally:
-        _dev(env, "stop", "--timeout", "60")
+        _kill(state_dir)
+
+
+def _kill(state_dir: Path) -> None:
+    """Kill the stack's process group: nothing of a test stack is kept, so it is not saved
+    (``stop`` pickles the whole state first: 20 s under load once a 100,000-file package is
+    in it). Stopping and saving are tested in tests/integration/test_localdev_dev.py."""
+    try:
+        pid = int((state_dir / "dev.pid").read_text().strip())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # `--background` starts the stack in its own session
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
