@@ -16,6 +16,7 @@ import pytest
 from localdev.stack import LocalStack
 
 from artifactstore.adapters.s3.storage import S3Storage
+from artifactstore.domain.bundles import BUNDLE_MAX_MEMBERS
 from tests.integration.conftest import Configured, configured_for
 from tests.integration.dynamodb_calls import DynamoCalls, catalog_client
 from tests.integration.flow import AUTH, Harness, digest_of
@@ -82,10 +83,10 @@ def test_a_package_of_small_files_costs_writes_per_bundle_not_per_file(cfg: Conf
     first_page = [d["digest"] for d in created.json()["bundle_blobs"]]
     assert first_page == missing[: len(first_page)] and created.json()["upload_targets"] == []
     bundles = 0
-    for start in range(0, len(missing), 1000):
+    for start in range(0, len(missing), BUNDLE_MAX_MEMBERS):
         asked = h.client.post(
             f"/packages/{package_id}/bundles",
-            json={"blobs": missing[start : start + 1000]},
+            json={"blobs": missing[start : start + BUNDLE_MAX_MEMBERS]},
             headers=AUTH,
         )
         assert asked.status_code == 201, asked.text
@@ -105,14 +106,16 @@ def test_a_package_of_small_files_costs_writes_per_bundle_not_per_file(cfg: Conf
     s3_writes = Counter(n for n in s3.take() if n in S3_WRITES)
     catalog_writes = Counter(c.operation for c in dynamodb.calls if c.operation in DYNAMODB_WRITES)
     print(f"{FILES} files, {bundles} bundles: S3 {dict(s3_writes)}, catalog {dict(catalog_writes)}")
-    # Per bundle: its pack written once, the bundle deleted; then the manifest.
+    # Per bundle: its pack written once, the bundle deleted; then the manifest. (10,000 files:
+    # five bundles, eleven writes.)
+    assert bundles == math.ceil(FILES / BUNDLE_MAX_MEMBERS)
     assert s3_writes == Counter({"PutObject": bundles + 1, "DeleteObject": bundles})
     # Blob items: one transaction per 99 new blobs; statuses: one transaction per bucket a
-    # bundle touches (a bundle's members are consecutive digests: about 1,000/64 buckets);
+    # bundle touches (a bundle's members are consecutive digests: about 2,000/64 buckets);
     # sealing: a few writes per 1,000-file chunk.
     bound = (
         math.ceil(FILES / 99)
-        + bundles * (math.ceil(1000 / 64) + 2)
+        + bundles * (math.ceil(BUNDLE_MAX_MEMBERS / 64) + 2)
         + 3 * math.ceil(FILES / 1000)
         + 10
     )

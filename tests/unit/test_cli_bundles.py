@@ -237,7 +237,7 @@ def blob(n: int, size: int) -> LocalBlob:
 
 def test_grouping_keeps_order_and_both_limits() -> None:
     many = [blob(n, 1) for n in range(2 * BUNDLE_MAX_MEMBERS + 500)]
-    assert [len(g) for g in group_bundles(many)] == [1000, 1000, 500]
+    assert [len(g) for g in group_bundles(many)] == [BUNDLE_MAX_MEMBERS, BUNDLE_MAX_MEMBERS, 500]
     assert [b for g in group_bundles(many) for b in g] == many
     mib = [blob(n, 1 << 20) for n in range(130)]
     assert [len(g) for g in group_bundles(mib)] == [64, 64, 2]
