@@ -6,16 +6,16 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from localdev.ctl import kill
 
 from bench.common import ROOT, bench_env, say
 
@@ -122,22 +122,5 @@ def running_stack(routes: str = "*:*=s3") -> Iterator[BenchStack]:
         stack = json.loads((state_dir / "stack.json").read_text())
         yield BenchStack(state_dir, api_url, info["aws_endpoint"], env, stack)
     finally:
-        _kill(state_dir)
+        kill(state_dir)  # saving gigabytes of state would be waste
         shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def _kill(state_dir: Path) -> None:
-    """Kill the stack we started (its process group): saving gigabytes of state would be waste."""
-    try:
-        pid = int((state_dir / "dev.pid").read_text().strip())
-    except (OSError, ValueError):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)  # the stack runs in its own session, started above
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.1)

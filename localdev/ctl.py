@@ -153,6 +153,24 @@ def _terminate(pid: int, timeout: float) -> bool:
     return False
 
 
+def kill(state_dir: Path, timeout: float = 10.0) -> None:
+    """Kill a background stack's whole process group, without saving its state (a throwaway
+    stack of the tests or the benchmarks: pickling gigabytes of it would only cost time)."""
+    try:
+        pid = int((state_dir / "dev.pid").read_text().strip())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # `--background` starts the stack in its own session
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+
+
 def stop(root: Path, timeout: float) -> int:
     """Stop a running ``make dev`` (it saves its state); 0 when nothing runs any more."""
     config = _config(root)

@@ -262,11 +262,12 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         _PARTITION.query = None
 
 
-def a_query_reads_the_whole_table() -> bool:
-    """A query on the table's key walks every item of the table, not its partition's."""
-    backend = DynamoDBBackend("us-east-1", "999999999999")
+def keyed_backend(name: str, account: str = "999999999999") -> DynamoDBBackend:
+    """A throwaway in-memory backend holding one table ``name`` keyed ``pk``/``sk`` (probes
+    and their tests)."""
+    backend = DynamoDBBackend("us-east-1", account)
     backend.create_table(
-        name="probe",
+        name=name,
         schema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -285,6 +286,12 @@ def a_query_reads_the_whole_table() -> bool:
         deletion_protection_enabled=False,
         warm_throughput=None,
     )
+    return backend
+
+
+def a_query_reads_the_whole_table() -> bool:
+    """A query on the table's key walks every item of the table, not its partition's."""
+    backend = keyed_backend("probe")
     table = backend.tables["probe"]
     for pk in ("wanted", "other"):
         table.put_item({"pk": {"S": pk}, "sk": {"S": "1"}})

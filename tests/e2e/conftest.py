@@ -7,15 +7,12 @@ the local backend, so both backends are driven by the tests.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from localdev.ctl import kill
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / ".venv" / "bin" / "artifactstore"
@@ -124,26 +122,10 @@ def running_stack(state_dir: Path) -> Iterator[Stack]:
     try:
         yield Stack(state_dir, api_url, env)
     finally:
-        _kill(state_dir)
-
-
-def _kill(state_dir: Path) -> None:
-    """Kill the stack's process group: nothing of a test stack is kept, so it is not saved
-    (``stop`` pickles the whole state first: 20 s under load once a 100,000-file package is
-    in it). Stopping and saving are tested in tests/integration/test_localdev_dev.py."""
-    try:
-        pid = int((state_dir / "dev.pid").read_text().strip())
-    except (OSError, ValueError):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)  # `--background` starts the stack in its own session
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.05)
+        # Killed, not stopped: nothing of a test stack is kept, so it is not saved (``stop``
+        # pickles the whole state first: 20 s under load once a 100,000-file package is in
+        # it). Stopping and saving are tested in tests/integration/test_localdev_dev.py.
+        kill(state_dir)
 
 
 @pytest.fixture(scope="session")

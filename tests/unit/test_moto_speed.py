@@ -285,30 +285,9 @@ def test_the_shortcuts_are_in_place(installed: None) -> None:
 
 def _catalog_like_table() -> Any:
     """A table of three partitions, each with items of several kinds and sizes."""
-    from moto.dynamodb.models import DynamoDBBackend as Backend
+    from localdev.moto_dynamodb import keyed_backend
 
-    backend = Backend("us-east-1", "999999999998")
-    backend.create_table(
-        name="speed",
-        schema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        throughput=None,
-        attr=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        global_indexes=None,
-        indexes=None,
-        streams=None,
-        billing_mode="PAY_PER_REQUEST",
-        sse_specification=None,
-        tags=[],
-        deletion_protection_enabled=False,
-        warm_throughput=None,
-    )
-    table = backend.tables["speed"]
+    table = keyed_backend("speed", "999999999998").tables["speed"]
     for pk in ("PKG#a", "PKG#b", "PKG#c"):
         table.put_item({"pk": {"S": pk}, "sk": {"S": "PKG"}, "n": {"N": "1"}})
         for i in range(40):

@@ -199,7 +199,11 @@ class S3Storage:
         """Delete exactly that version of an unrecorded upload pack (no lock is on it yet)."""
         if version is None:
             raise ValueError("an upload pack is discarded by its version only")
-        key = pack_key(pack)
+        self._delete_version(pack_key(pack), version)
+
+    def _delete_version(self, key: str, version: str) -> None:
+        # Deleting a version permanently removes it (no delete marker); one already gone is a
+        # no-op, so a redelivered notification changes nothing.
         with mapped(key, "upload"):
             try:
                 self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
@@ -211,14 +215,7 @@ class S3Storage:
         """Delete that version of a pending upload, or every version; only upload keys."""
         require_upload_key(key)
         if version is not None:
-            # Deleting a version permanently removes it (no delete marker); one already gone
-            # is a no-op, so a redelivered notification changes nothing.
-            with mapped(key, "upload"):
-                try:
-                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
-                except ClientError as exc:
-                    if error_code(exc) not in NOT_FOUND_CODES:
-                        raise
+            self._delete_version(key, version)
             return
         # The bucket is versioned (Object Lock): a plain delete would only hide the bytes, so
         # delete the current version until none is left. (No ListObjectVersions: it pages the
