@@ -174,22 +174,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
 
 def cancelled_transaction_undoes_other_writes() -> bool:
     """A cancelled transaction puts back a whole-table copy, losing writes made meanwhile."""
-    backend = DynamoDBBackend("us-east-1", "999999999999")  # a backend of its own, unregistered
-    key = [{"AttributeName": "pk", "KeyType": "HASH"}]
-    backend.create_table(
-        name="probe",
-        schema=key,
-        throughput=None,
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
-        global_indexes=None,
-        indexes=None,
-        streams=None,
-        billing_mode="PAY_PER_REQUEST",
-        sse_specification=None,
-        tags=[],
-        deletion_protection_enabled=False,
-        warm_throughput=None,
-    )
+    backend = keyed_backend("probe", sort_key=False)
     read = backend.get_item
 
     def read_while_another_client_writes(table_name: str, item_key: dict[str, Any]) -> Any:
@@ -262,21 +247,18 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         _PARTITION.query = None
 
 
-def keyed_backend(name: str, account: str = "999999999999") -> DynamoDBBackend:
-    """A throwaway in-memory backend holding one table ``name`` keyed ``pk``/``sk`` (probes
-    and their tests)."""
+def keyed_backend(
+    name: str, account: str = "999999999999", *, sort_key: bool = True
+) -> DynamoDBBackend:
+    """A throwaway in-memory backend (never registered) holding one table ``name`` keyed
+    ``pk`` (and ``sk`` unless ``sort_key`` is false): for probes and their tests."""
+    keys = [("pk", "HASH"), ("sk", "RANGE")] if sort_key else [("pk", "HASH")]
     backend = DynamoDBBackend("us-east-1", account)
     backend.create_table(
         name=name,
-        schema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
+        schema=[{"AttributeName": a, "KeyType": k} for a, k in keys],
         throughput=None,
-        attr=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        attr=[{"AttributeName": a, "AttributeType": "S"} for a, _ in keys],
         global_indexes=None,
         indexes=None,
         streams=None,

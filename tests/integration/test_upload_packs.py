@@ -8,9 +8,7 @@ the verifier Lambda's handler gets it as Lambda's SQS event, the API runs under 
 
 from __future__ import annotations
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlsplit
@@ -27,8 +25,13 @@ from artifactstore.service.lifecycle import run_maintenance
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of, run_metadata
 from tests.integration.s3_calls import S3Calls
-from tests.integration.test_verifier_s3 import redelivered, s3_object, unique, versions
-from tests.lambda_runtime import FakeContext, load_handler
+from tests.integration.test_verifier_s3 import (
+    delivered_together,
+    redelivered,
+    s3_object,
+    unique,
+    versions,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -209,15 +212,7 @@ def test_two_packages_racing_with_the_same_bytes_keep_one_copy(
     assert send_parts(h, two, two_targets[digest_of(data)], data).status_code == 200
     records = notified(h, pack_of(one, data), pack_of(two, data))
     assert len(records) == 2
-    handler = load_handler("verifier").lambda_handler
-    barrier = threading.Barrier(2)
-
-    def deliver(record: dict[str, Any]) -> Any:
-        barrier.wait()
-        return handler({"Records": [record]}, FakeContext())
-
-    with ThreadPoolExecutor(2) as pool:
-        assert list(pool.map(deliver, records)) == [{"batchItemFailures": []}] * 2
+    assert delivered_together(records) == [{"batchItemFailures": []}] * 2
 
     digest = Digest.parse(digest_of(data))
     held = cfg.svc.catalog.held_records("s3", [digest])[digest.hex]

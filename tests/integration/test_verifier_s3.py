@@ -63,6 +63,20 @@ def redelivered(record: dict[str, Any]) -> dict[str, Any]:
     return dict(record, messageId=str(uuid.uuid4()))
 
 
+def delivered_together(records: list[dict[str, Any]]) -> list[Any]:
+    """Each record to the verifier Lambda in a batch of its own, all at once (one thread
+    each, released together); the handler's answers in order."""
+    handler = load_handler("verifier").lambda_handler
+    barrier = threading.Barrier(len(records))
+
+    def deliver(record: dict[str, Any]) -> Any:
+        barrier.wait()
+        return handler({"Records": [record]}, FakeContext())
+
+    with ThreadPoolExecutor(len(records)) as pool:
+        return list(pool.map(deliver, records))
+
+
 def without_version(record: dict[str, Any]) -> dict[str, Any]:
     """The notification as an unversioned bucket (or the local backend) sends it."""
     body = json.loads(record["body"])
@@ -228,17 +242,7 @@ def test_a_multipart_upload_notifies_once_and_concurrent_deliveries_verify_once(
         "ObjectCreated:CompleteMultipartUpload"
     )
     assert unquote_plus(s3_object(record)["key"]) == pack
-    handler = load_handler("verifier").lambda_handler
-    barrier = threading.Barrier(2)
-
-    def deliver(one: dict[str, Any]) -> Any:
-        barrier.wait()
-        return handler({"Records": [one]}, FakeContext())
-
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(deliver, [record, redelivered(record)]))
-
-    assert results == [{"batchItemFailures": []}] * 2
+    assert delivered_together([record, redelivered(record)]) == [{"batchItemFailures": []}] * 2
     package = cfg.svc.catalog.get_package(package_id)
     assert package.verified_count == 1 and package.rejected_count == 0
     # verified where it lies: one version in its upload pack, no copy anywhere

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 from localdev import moto_speed
+from localdev.moto_dynamodb import keyed_backend
 from moto import backends
 from moto.core.serialize import XFormedAttributePicker, get_serializer_class
 from moto.core.utils import get_service_model
-from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.parsing.validators import ActionCountValidator, OverlappingPathsValidator
 
 ITEM: dict[str, Any] = {
@@ -202,21 +202,7 @@ ITEM_BEFORE: dict[str, Any] = {
 
 def _updated(expression: str, names: dict[str, str]) -> Any:
     """The item after the update, or the error it fails with (its class and the body sent)."""
-    backend = DynamoDBBackend("us-east-1", "999999999999")  # unregistered: this test's own
-    backend.create_table(
-        "t",
-        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        throughput=None,
-        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
-        global_indexes=None,
-        indexes=None,
-        streams=None,
-        billing_mode="PAY_PER_REQUEST",
-        sse_specification=None,
-        tags=[],
-        deletion_protection_enabled=None,
-        warm_throughput=None,
-    )
+    backend = keyed_backend("t", sort_key=False)  # unregistered: this test's own
     backend.put_item("t", copy.deepcopy(ITEM_BEFORE))  # moto keeps (and changes) what it is given
     values = {":s": {"S": "v"}, ":n": {"N": "2"}, ":ss": {"SS": ["x"]}, ":l": {"L": []}}
     try:
@@ -285,8 +271,6 @@ def test_the_shortcuts_are_in_place(installed: None) -> None:
 
 def _catalog_like_table() -> Any:
     """A table of three partitions, each with items of several kinds and sizes."""
-    from localdev.moto_dynamodb import keyed_backend
-
     table = keyed_backend("speed", "999999999998").tables["speed"]
     for pk in ("PKG#a", "PKG#b", "PKG#c"):
         table.put_item({"pk": {"S": pk}, "sk": {"S": "PKG"}, "n": {"N": "1"}})
