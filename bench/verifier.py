@@ -43,6 +43,7 @@ def _child(env: dict[str, str], *args: str) -> dict[str, Any]:
 def _staged_upload(stack: BenchStack, path: Path, size: int) -> str:
     """A draft declaring the file, and its bytes sent as the CLI sends them (parts to its
     upload pack, completed through the API), with no notification sent; returns the key."""
+    from artifactstore.adapters.s3.upload_packs import upload_pack_key
     from artifactstore.domain.digests import hash_file
 
     digest = hash_file(path)
@@ -77,12 +78,6 @@ def _staged_upload(stack: BenchStack, path: Path, size: int) -> str:
             s3.put_bucket_notification_configuration(
                 Bucket=stack.bucket, NotificationConfiguration=saved
             )
-    return _upload_pack_key(package_id, digest)
-
-
-def _upload_pack_key(package_id: str, digest: Any) -> str:
-    from artifactstore.adapters.s3.upload_packs import upload_pack_key
-
     return upload_pack_key(package_id, digest)
 
 

@@ -7,12 +7,14 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from artifactstore.domain.packages import PackageRecord, PackageState
+from artifactstore.domain.digests import Digest, hash_stream
+from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.errors import ArtifactStoreError, NotFound
-from artifactstore.ports.storage import BlobStorage
+from artifactstore.ports.storage import BlobStorage, OpenUpload
 from artifactstore.service.context import Services
 
 logger = Logger(service="artifactstore", child=True)
+HASH_CHUNK = 8 << 20
 
 
 class NotReadyYet(ArtifactStoreError):
@@ -55,3 +57,21 @@ def package_of_upload(
 def expects_uploads(record: PackageRecord, backend: str) -> bool:
     """Whether uploads to ``backend`` can still count for the package (a draft stored there)."""
     return record.state is PackageState.DRAFT and record.backend == backend
+
+
+def hashed(upload: OpenUpload, blob: BlobState) -> Digest | None:
+    """The digest of the upload's bytes, or None when it is not the blob's size (a wrong size
+    is rejected unread, and a stream that ends short is no match either)."""
+    if upload.size != blob.size:
+        return None
+    seen, read = hash_stream(upload.stream, HASH_CHUNK)
+    return seen if read == blob.size else None
+
+
+def reject(svc: Services, package_id: str, blob: BlobState, seen: Digest | None, size: int) -> str:
+    """Record the blob rejected for the package, with what was seen; returns that text."""
+    seen_text = str(seen) if seen else f"size {size} (expected {blob.size})"
+    svc.catalog.set_blob_status(
+        package_id, blob.digest, BlobStatus.REJECTED, seen_text, expected=blob
+    )
+    return seen_text

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from aws_lambda_powertools import Logger
 
-from artifactstore.domain.digests import Digest, hash_stream
+from artifactstore.domain.digests import Digest
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
 from artifactstore.domain.packs import PackedBlob
 from artifactstore.domain.protection import Protection
@@ -26,10 +26,11 @@ from artifactstore.service.upload_outcomes import (
     Outcome,
     Verification,
     expects_uploads,
+    hashed,
+    reject,
 )
 
 logger = Logger(service="artifactstore", child=True)
-HASH_CHUNK = 8 << 20
 
 
 def verify_upload_pack(
@@ -95,17 +96,10 @@ def _hold(
         # Held already and usable as is: never hashed twice, never stored twice.
         _discard(svc, record.backend, blob.digest, pack, upload.version)
         return True
-    seen: Digest | None = None
-    if upload.size == blob.size:  # a wrong size is rejected unread
-        seen, read = hash_stream(upload.stream, HASH_CHUNK)
-        if read != blob.size:
-            seen = None
+    seen = hashed(upload, blob)
     if seen != blob.digest:
         storage.discard_upload_pack(pack, upload.version)  # bad bytes: no verifier records them
-        seen_text = str(seen) if seen else f"size {upload.size} (expected {blob.size})"
-        svc.catalog.set_blob_status(
-            record.package_id, blob.digest, BlobStatus.REJECTED, seen_text, expected=blob
-        )
+        seen_text = reject(svc, record.package_id, blob, seen, upload.size)
         logger.warning("upload pack rejected", extra={"pack": str(pack), "seen": seen_text})
         return False
     if svc.catalog.swept_blobs(record.backend, [blob.digest]):

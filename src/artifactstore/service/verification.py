@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from artifactstore.domain.digests import Digest, hash_stream
+from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import parse_bundle_key, parse_pack_key, parse_upload_key
 from artifactstore.domain.lifecycle import LEASE
 from artifactstore.domain.packages import BlobState, BlobStatus, PackageRecord, PackageState
@@ -18,12 +18,13 @@ from artifactstore.service.upload_outcomes import (
     Outcome,
     Verification,
     expects_uploads,
+    hashed,
     package_of_upload,
+    reject,
 )
 from artifactstore.service.upload_pack_verification import verify_upload_pack
 
 logger = Logger(service="artifactstore", child=True)
-HASH_CHUNK = 8 << 20
 
 
 def verify_upload(
@@ -98,18 +99,11 @@ def _hash_and_promote(
         # that verifier counts it; this one has nothing left to do.
         logger.info("upload already gone", extra={"key": key, "version": version})
         return Outcome.IGNORED
-    seen: Digest | None = None
     with upload:
-        if upload.size == blob.size:  # a wrong size is rejected unread
-            seen, read = hash_stream(upload.stream, HASH_CHUNK)
-            if read != blob.size:
-                seen = None
+        seen = hashed(upload, blob)
     if seen != blob.digest:
         storage.delete_upload(key, upload.version)
-        seen_text = str(seen) if seen else f"size {upload.size} (expected {blob.size})"
-        svc.catalog.set_blob_status(
-            record.package_id, blob.digest, BlobStatus.REJECTED, seen_text, expected=blob
-        )
+        seen_text = reject(svc, record.package_id, blob, seen, upload.size)
         logger.warning("upload rejected", extra={"key": key, "seen": seen_text})
         return Outcome.REJECTED
     if _held_in_pack(svc, record, blob.digest):
