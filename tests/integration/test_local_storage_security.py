@@ -22,7 +22,7 @@ from artifactstore.domain.keys import blob_key, upload_key
 from artifactstore.domain.packages import BlobStatus
 from artifactstore.domain.retention import RetentionClass
 from artifactstore.errors import AuthError, ConfigurationError, Conflict, InvalidInput, NotFound
-from artifactstore.service import verification
+from artifactstore.service import upload_outcomes
 from artifactstore.service.verification import verify_upload
 from artifactstore.settings import ServiceSettings
 from tests.integration.api_support import assert_error
@@ -255,14 +255,14 @@ def test_a_swap_between_hash_and_promote_is_refused_by_the_verifier(
     (record,) = [r for r in local.notifications() if package_id in r["body"]]
     key = unquote_plus(json.loads(record["body"])["Records"][0]["s3"]["object"]["key"])
     path = local.cfg.storage_dir / key
-    real_hash = hash_stream  # what verification.hash_stream is
+    real_hash = hash_stream  # what upload_outcomes.hash_stream (the verifier's hashing) is
 
     def hash_then_swap(stream: Any, chunk: int) -> tuple[Digest, int]:
         result = real_hash(stream, chunk)
         swap_in_place(path, evil)  # the attacker's PUT, right after the bytes were hashed
         return result
 
-    monkeypatch.setattr(verification, "hash_stream", hash_then_swap)
+    monkeypatch.setattr(upload_outcomes, "hash_stream", hash_then_swap)
     with pytest.raises(NotFound) as caught:
         verify_upload(local.cfg.svc, "local", key)
     monkeypatch.undo()
