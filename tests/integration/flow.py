@@ -106,6 +106,23 @@ class Harness:
             answer = httpx.put(url, content=data, headers=headers)
         assert answer.status_code == 200, answer.text
 
+    def upload_multipart(
+        self, package_id: str, target: dict[str, Any], data: bytes
+    ) -> httpx.Response:
+        """PUT every part of a multipart target as the CLI does (to S3 directly), then ask the
+        API to complete the upload; the API's answer."""
+        parts = []
+        for part in target["parts"]:
+            chunk = data[part["offset"] : part["offset"] + part["size"]]
+            answer = httpx.put(part["url"], content=chunk, headers=target["headers"])
+            assert answer.status_code == 200, answer.text
+            parts.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
+        body = {"digest": target["digest"], "upload_id": target["upload_id"], "parts": parts}
+        completed: httpx.Response = self.client.post(
+            f"/packages/{package_id}/multipart/complete", json=body, headers=AUTH
+        )
+        return completed
+
     def notifications(self) -> list[dict[str, Any]]:
         """ObjectCreated notifications waiting on the queue (received, not acknowledged)."""
         url = self.cfg.env["ARTIFACTSTORE_LOCAL_NOTIFY_QUEUE_URL"]

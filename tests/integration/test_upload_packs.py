@@ -52,21 +52,6 @@ def created(h: Harness, files: dict[str, bytes], retention: str = "release-evide
     return body["package_id"], {t["digest"]: t for t in body["upload_targets"]}
 
 
-def send_parts(h: Harness, package_id: str, target: dict[str, Any], data: bytes) -> httpx.Response:
-    """PUT every part as the CLI does, then ask the API to complete the upload."""
-    parts = []
-    for part in target["parts"]:
-        chunk = data[part["offset"] : part["offset"] + part["size"]]
-        answer = httpx.put(part["url"], content=chunk, headers=target["headers"])
-        assert answer.status_code == 200, answer.text
-        parts.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
-    body = {"digest": target["digest"], "upload_id": target["upload_id"], "parts": parts}
-    completed: httpx.Response = h.client.post(
-        f"/packages/{package_id}/multipart/complete", json=body, headers=AUTH
-    )
-    return completed
-
-
 def pack_of(package_id: str, data: bytes) -> str:
     return pack_key(upload_pack_name(package_id, Digest.parse(digest_of(data))))
 
@@ -94,7 +79,7 @@ def test_a_large_upload_is_kept_where_it_lies_locked_and_read_from_there(
     target = targets[digest_of(data)]
     key = pack_of(package_id, data)
     # Started with the backstop expiry tag: an upload pack the verifier never records ages out.
-    assert send_parts(h, package_id, target, data).status_code == 200
+    assert h.upload_multipart(package_id, target, data).status_code == 200
     assert s3.get_object_tagging(Bucket=cfg.stack.bucket, Key=key)["TagSet"] == [
         {"Key": "retention", "Value": "ephemeral"}
     ]
@@ -137,7 +122,7 @@ def test_bad_bytes_are_discarded_before_any_lock_and_the_upload_can_be_sent_agai
     data = unique(BIG)
     package_id, targets = created(h, {"big.bin": data})
     key = pack_of(package_id, data)
-    assert send_parts(h, package_id, targets[digest_of(data)], unique(BIG)).status_code == 200
+    assert h.upload_multipart(package_id, targets[digest_of(data)], unique(BIG)).status_code == 200
     assert h.pump() == 1
     digest = Digest.parse(digest_of(data))
     state = cfg.svc.catalog.get_blob_state(package_id, digest)
@@ -149,7 +134,7 @@ def test_bad_bytes_are_discarded_before_any_lock_and_the_upload_can_be_sent_agai
     again = h.client.post("/packages", json=_body_of(h, package_id), headers=AUTH)
     assert again.status_code == 200, again.text
     (target,) = again.json()["upload_targets"]
-    assert send_parts(h, package_id, target, data).status_code == 200
+    assert h.upload_multipart(package_id, target, data).status_code == 200
     assert h.pump() == 1
     assert finalize(h, package_id).status_code == 200
     assert len(versions(s3, cfg.stack.bucket, key)) == 1
@@ -183,9 +168,9 @@ def test_a_second_upload_completed_for_one_upload_pack_is_dropped(
     assert first["upload_id"] != second["upload_id"]
     key = pack_of(package_id, data)
 
-    assert send_parts(h, package_id, first, data).status_code == 200
+    assert h.upload_multipart(package_id, first, data).status_code == 200
     # The second completes without error (a client retrying sees success), but writes nothing.
-    assert send_parts(h, package_id, second, unique(BIG)).status_code == 200
+    assert h.upload_multipart(package_id, second, unique(BIG)).status_code == 200
     assert len(versions(s3, cfg.stack.bucket, key)) == 1
     uploads = s3.list_multipart_uploads(Bucket=cfg.stack.bucket, Prefix=key).get("Uploads", [])
     assert uploads == []  # aborted, not left to the lifecycle
@@ -208,8 +193,8 @@ def test_two_packages_racing_with_the_same_bytes_keep_one_copy(
     data = unique(BIG)
     one, one_targets = created(h, {"big.bin": data})
     two, two_targets = created(h, {"copy.bin": data})
-    assert send_parts(h, one, one_targets[digest_of(data)], data).status_code == 200
-    assert send_parts(h, two, two_targets[digest_of(data)], data).status_code == 200
+    assert h.upload_multipart(one, one_targets[digest_of(data)], data).status_code == 200
+    assert h.upload_multipart(two, two_targets[digest_of(data)], data).status_code == 200
     records = notified(h, pack_of(one, data), pack_of(two, data))
     assert len(records) == 2
     assert delivered_together(records) == [{"batchItemFailures": []}] * 2
@@ -236,7 +221,7 @@ def test_an_ephemeral_upload_pack_keeps_its_expiry_and_goes_with_its_blob(
     data = unique(BIG)
     package_id, targets = created(h, {"big.bin": data}, "ephemeral")
     key = pack_of(package_id, data)
-    assert send_parts(h, package_id, targets[digest_of(data)], data).status_code == 200
+    assert h.upload_multipart(package_id, targets[digest_of(data)], data).status_code == 200
     assert h.pump() == 1
     assert finalize(h, package_id).status_code == 200
     tags = s3.get_object_tagging(Bucket=cfg.stack.bucket, Key=key)["TagSet"]

@@ -23,7 +23,7 @@ from artifactstore.domain.keys import blob_key, pack_key
 from artifactstore.domain.packages import BlobStatus
 from artifactstore.domain.packs import upload_pack_name
 from tests.integration.conftest import Configured
-from tests.integration.flow import AUTH, Harness, digest_of
+from tests.integration.flow import Harness, digest_of
 from tests.integration.s3_calls import S3Calls
 from tests.lambda_runtime import FakeContext, load_handler
 
@@ -220,18 +220,7 @@ def test_a_multipart_upload_notifies_once_and_concurrent_deliveries_verify_once(
     h = Harness.start(cfg)
     data = unique(6 * MiB)  # above the 5 MiB multipart threshold the tests configure
     package_id, targets = draft(h, {"big.bin": data})
-    target = targets[digest_of(data)]
-    parts = []
-    for part in target["parts"]:
-        chunk = data[part["offset"] : part["offset"] + part["size"]]
-        answer = httpx.put(part["url"], content=chunk, headers=target["headers"])
-        assert answer.status_code == 200, answer.text
-        parts.append({"part_number": part["part_number"], "etag": answer.headers["ETag"]})
-    completed = h.client.post(
-        f"/packages/{package_id}/multipart/complete",
-        json={"digest": digest_of(data), "upload_id": target["upload_id"], "parts": parts},
-        headers=AUTH,
-    )
+    completed = h.upload_multipart(package_id, targets[digest_of(data)], data)
     assert completed.status_code == 200, completed.text
 
     digest = Digest.parse(digest_of(data))
