@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import pytest
 
-from artifactstore.client import download
+from artifactstore.client import destination, download
 from artifactstore.client.api import ApiClient
 from artifactstore.client.download import PARTIAL_DIR, download_package
 from artifactstore.client.ingest import ingest_run
@@ -132,13 +132,13 @@ def test_temporary_names_are_fresh_and_unpredictable(
     served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     used: list[str] = []
-    real = download.temporary_name
+    real = destination.temporary_name
 
     def recording() -> str:
         used.append(real())
         return used[-1]
 
-    monkeypatch.setattr(download, "temporary_name", recording)
+    monkeypatch.setattr(destination, "temporary_name", recording)
     dest_one, dest_two = tmp_path / "one", tmp_path / "two"
     with served.client() as client:
         download_package(client, served.package_id, dest_one)
@@ -165,7 +165,7 @@ def test_a_symlink_planted_at_the_exact_temporary_name_is_refused(
     partial.mkdir(parents=True)
     name = "0123456789abcdef0123456789abcdef.part"
     (partial / name).symlink_to(victim)
-    monkeypatch.setattr(download, "temporary_name", lambda: name)
+    monkeypatch.setattr(destination, "temporary_name", lambda: name)
 
     with served.client() as client, pytest.raises(InvalidInput) as refused:
         download_package(client, served.package_id, dest, ["run.json"])

@@ -1,41 +1,28 @@
-"""Download a package: every file checked against its digest as it streams, then renamed.
-
-DEST_DIR may hold things the package did not put there, symlinks included: every folder below
-DEST_DIR is opened with ``O_NOFOLLOW`` relative to its parent's descriptor (a symlinked folder
-is refused as ``unsafe_destination``, never followed), temporaries get unpredictable names and
-are created with ``O_EXCL|O_NOFOLLOW``, and a final name that is a symlink is replaced by the
-rename, never written through (nor read or chmod-ed through by the resume check, which also
-never blocks on a FIFO); a folder at a final name is refused, kept as it is. A body longer than
-its file's size is cut off unwritten.
+"""Download a package: every file checked against its digest as it streams, then placed in
+DEST_DIR through a fresh temporary (``client.destination`` says how DEST_DIR is kept safe). A
+body longer than its file's size is cut off unwritten.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
-import os
-import secrets
-import shutil
-import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, TypeVar, cast
 
 import httpx
 
 from artifactstore.client.api import ApiClient
+from artifactstore.client.destination import CHUNK, PARTIAL_DIR, Destination, check_digest
 from artifactstore.client.manifests import FetchedManifest, fetch_manifest
 from artifactstore.domain.digests import StreamingHasher
 from artifactstore.domain.manifest import FileEntry
-from artifactstore.errors import AuthError, IntegrityError, InvalidInput
+from artifactstore.errors import AuthError, IntegrityError
 
-PARTIAL_DIR = ".artifactstore-partial"
-CHUNK = 1 << 20
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_PRESENT_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+__all__ = ["PARTIAL_DIR", "DownloadResult", "Planned", "download_package", "stream_verified"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,88 +42,6 @@ def selected(files: Sequence[FileEntry], include: Sequence[str]) -> list[FileEnt
     if not include:
         return list(files)
     return [f for f in files if any(fnmatch.fnmatchcase(f.path, g) for g in include)]
-
-
-def file_mode(executable: bool) -> int:
-    """644 or 755 as the umask allows: only the executable bit travels with a package."""
-    umask = os.umask(0)
-    os.umask(umask)
-    mode = 0o666 & ~umask
-    return mode | ((mode & 0o444) >> 2) if executable else mode
-
-
-def temporary_name() -> str:
-    """A fresh, unpredictable name for a temporary in the partial folder."""
-    return f"{secrets.token_hex(16)}.part"
-
-
-def _unsafe(path: str, what: str, refusal: str = "write through it") -> InvalidInput:
-    return InvalidInput(
-        f"{path}: {what} in the destination; refusing to {refusal} "
-        "(remove it, or download to another folder)",
-        code="unsafe_destination",
-        details={"path": path},
-    )
-
-
-def _open_folder(parent_fd: int, name: str, shown: str) -> int:
-    """The folder ``name`` in ``parent_fd``, made if missing, never through a symlink."""
-    for _ in range(3):
-        try:
-            return os.open(name, _FOLDER_FLAGS, dir_fd=parent_fd)
-        except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o777, dir_fd=parent_fd)
-        except OSError as exc:  # ELOOP for a symlink (O_NOFOLLOW), ENOTDIR for a file
-            try:
-                mode = os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode
-            except FileNotFoundError:
-                continue
-            if stat.S_ISLNK(mode):
-                raise _unsafe(shown, "a symlink") from exc
-            if not stat.S_ISDIR(mode):
-                raise _unsafe(shown, "not a folder") from exc
-            raise
-    raise _unsafe(shown, "a folder that keeps disappearing")
-
-
-@contextlib.contextmanager
-def _folder_of(dest_fd: int, parts: Sequence[str]) -> Iterator[int]:
-    """A descriptor of the folder holding a file at ``parts`` below DEST_DIR (closed after)."""
-    fd = os.dup(dest_fd)
-    try:
-        for depth, name in enumerate(parts[:-1], start=1):
-            inner = _open_folder(fd, name, "/".join(parts[:depth]))
-            os.close(fd)
-            fd = inner
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _present(folder_fd: int, name: str, entry: FileEntry) -> bool:
-    """A regular file already at its final name with the right bytes (a resumed download).
-
-    Opened ``O_NOFOLLOW`` (a symlink is never read nor chmod-ed through) and ``O_NONBLOCK`` (a
-    FIFO planted at the name would block a plain open forever); anything but a regular file is
-    not present, and the rename replaces it.
-    """
-    try:
-        fd = os.open(name, _PRESENT_FLAGS, dir_fd=folder_fd)
-    except OSError:
-        return False
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size != entry.size:  # fdopen refuses folders
-        os.close(fd)
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        hasher = StreamingHasher()
-        while block := handle.read(CHUNK):
-            hasher.update(block)
-        if hasher.digest() != entry.digest:
-            return False
-        os.fchmod(handle.fileno(), file_mode(entry.executable))
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +85,7 @@ def stream_verified(
     entry = planned.entry
     hasher = StreamingHasher()
     if planned.offset is not None and entry.size == 0:
-        _check(entry, hasher)  # an empty range: nothing to ask storage for
+        check_digest(entry, hasher)  # an empty range: nothing to ask storage for
         return
     with _open_bytes(client, package_id, planned) as response:
         for chunk in response.iter_bytes(CHUNK):
@@ -192,42 +97,30 @@ def stream_verified(
             hasher.update(chunk)
             sink.write(chunk)
             received(len(chunk))
-    _check(entry, hasher)
-
-
-def _check(entry: FileEntry, hasher: StreamingHasher) -> None:
-    if hasher.size != entry.size or hasher.digest() != entry.digest:
-        raise IntegrityError(
-            f"{entry.path}: received {hasher.size} bytes with digest {hasher.digest()}, "
-            f"expected {entry.size} bytes with {entry.digest}",
-            details={"path": entry.path, "expected": str(entry.digest)},
-        )
+    check_digest(entry, hasher)
 
 
 class _Downloader:
-    def __init__(self, client: ApiClient, package_id: str, dest_fd: int, partial_fd: int) -> None:
+    def __init__(self, client: ApiClient, package_id: str, destination: Destination) -> None:
         self.client = client
         self.package_id = package_id
-        self.dest_fd = dest_fd
-        self.partial_fd = partial_fd
+        self.destination = destination
         self.received = 0
 
     def _count(self, size: int) -> None:
         self.received += size  # one int add under the GIL; only a figure for the report
 
-    def present(self, entry: FileEntry) -> bool:
-        """Whether the file is already at its final name with the right bytes."""
-        parts = entry.path.split("/")
-        with _folder_of(self.dest_fd, parts) as folder_fd:
-            return _present(folder_fd, parts[-1], entry)
+    def missing(self, packed: Sequence[Planned]) -> list[Planned]:
+        """The files not yet at their final names with the right bytes."""
+        return [planned for planned in packed if not self.destination.present(planned.entry)]
 
     def fetch(self, planned: Planned) -> bool:
         """Make a file present under its final name, its bytes read where the plan says;
         True when bytes were fetched."""
         entry = planned.entry
-        if self.present(entry):
+        if self.destination.present(entry):
             return False
-        self._place(
+        self.destination.place(
             entry,
             lambda sink: stream_verified(self.client, self.package_id, planned, sink, self._count),
         )
@@ -265,40 +158,18 @@ class _Downloader:
             data = body[start : start + planned.entry.size]
             hasher = StreamingHasher()
             hasher.update(data)
-            _check(planned.entry, hasher)
+            check_digest(planned.entry, hasher)
             checked.append((planned, data))
         return checked
 
-    def place(self, item: tuple[Planned, bytes]) -> None:
-        """Write one checked file's bytes under its final name."""
-        planned, data = item
-        self._place(planned.entry, _writer(data))
-
-    def _place(self, entry: FileEntry, write: Callable[[BinaryIO], object]) -> None:
-        """Write a file through a fresh temporary, then rename it to its final name."""
-        parts = entry.path.split("/")
-        with _folder_of(self.dest_fd, parts) as folder_fd:
-            temp = temporary_name()
-            try:
-                fd = os.open(temp, _TEMP_FLAGS, 0o600, dir_fd=self.partial_fd)
-            except FileExistsError as exc:  # 128 random bits taken: something raced us there
-                raise _unsafe(f"{PARTIAL_DIR}/{temp}", "an entry at a fresh random name") from exc
-            try:
-                with os.fdopen(fd, "wb") as sink:
-                    write(sink)
-                    os.fchmod(sink.fileno(), file_mode(entry.executable))
-                # rename replaces whatever has the final name (a symlink too), never follows it
-                try:
-                    os.replace(temp, parts[-1], src_dir_fd=self.partial_fd, dst_dir_fd=folder_fd)
-                except IsADirectoryError as exc:
-                    raise _unsafe(entry.path, "a folder", "replace it with a file") from exc
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp, dir_fd=self.partial_fd)
+    def place(self, checked: Sequence[tuple[Planned, bytes]]) -> None:
+        """Write checked files' bytes under their final names."""
+        for planned, data in checked:
+            self.destination.place(planned.entry, _writer(data))
 
 
 def _checked_empty(entry: FileEntry) -> bool:
-    _check(entry, StreamingHasher())
+    check_digest(entry, StreamingHasher())
     return True
 
 
@@ -383,18 +254,20 @@ def planned_pages(
         )
 
 
+_T = TypeVar("_T")
+FILES_PER_TASK = 64  # small files one pool task checks or writes (a task each cost as much)
+
+
+def _slices(items: Sequence[_T], size: int = FILES_PER_TASK) -> list[Sequence[_T]]:
+    return [items[first : first + size] for first in range(0, len(items), size)]
+
+
 def _fetch_page(pool: ThreadPoolExecutor, downloader: _Downloader, page: list[Planned]) -> int:
     """Fetch a page's files: whole objects one GET each, packed files a ranged GET per run of
     neighbours (files already present left out first); returns how many were fetched."""
     singles = [p for p in page if p.offset is None]
     packed = [p for p in page if p.offset is not None]
-    missing = [
-        p
-        for p, here in zip(
-            packed, pool.map(lambda p: downloader.present(p.entry), packed), strict=True
-        )
-        if not here
-    ]
+    missing = [p for part in pool.map(downloader.missing, _slices(packed)) for p in part]
     fetched = sum(pool.map(downloader.fetch, singles))
     runs = coalesce(missing)
     # A few runs at a time: their bodies (up to RUN_MAX each) are held until placed.
@@ -404,7 +277,7 @@ def _fetch_page(pool: ThreadPoolExecutor, downloader: _Downloader, page: list[Pl
             if checked is None:  # the URL expired: through the API, a file at a time
                 fetched += sum(pool.map(downloader.fetch, [Planned(p.entry) for p in run.files]))
                 continue
-            list(pool.map(downloader.place, checked))
+            list(pool.map(downloader.place, _slices(checked)))
             fetched += len(checked)
     return fetched
 
@@ -426,23 +299,20 @@ def download_package(
     if check_manifest is not None:
         check_manifest(manifest)
     wanted = selected(manifest.files, include_globs)
-    dest.mkdir(parents=True, exist_ok=True)  # DEST_DIR itself may be a symlink: the user's pick
-    dest_fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        partial_fd = _open_folder(dest_fd, PARTIAL_DIR, PARTIAL_DIR)
-        downloader = _Downloader(client, package_id, dest_fd, partial_fd)
-        try:
-            fetched = 0
-            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-                for page in planned_pages(client, package_id, wanted, include_globs):
-                    fetched += _fetch_page(pool, downloader, page)
-        finally:
-            os.close(partial_fd)
-            # Leftovers only ever live here, never under a final name; a rerun starts afresh.
-            # (rmtree never follows symlinks; the folder was just checked not to be one.)
-            shutil.rmtree(dest / PARTIAL_DIR, ignore_errors=True)
-    finally:
-        os.close(dest_fd)
+    with Destination(dest) as destination:
+        downloader = _Downloader(client, package_id, destination)
+        fetched = 0
+        pages = planned_pages(client, package_id, wanted, include_globs)
+        with (
+            ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan") as planner,
+        ):
+            # The next page is planned while this one's files are written (one request ahead).
+            coming = planner.submit(next, pages, None)
+            while (page := coming.result()) is not None:
+                coming = planner.submit(next, pages, None)
+                fetched += _fetch_page(pool, downloader, page)
+                destination.forget_folders()  # the next page's files are in other folders
     return DownloadResult(
         package_id=package_id,
         manifest_digest=str(manifest.digest),

@@ -127,6 +127,4 @@ def _shard_files_after(
 
 
 def _after(chunk: FileChunkModel, after: str | None) -> Iterator[FileEntry]:
-    for entry in file_lists.decode_files(chunk.files):
-        if after is None or entry.path > after:
-            yield entry
+    yield from file_lists.decode_files(chunk.files, after)

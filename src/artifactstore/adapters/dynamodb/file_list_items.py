@@ -64,9 +64,12 @@ def encode_files(files: Sequence[FileEntry]) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
-def decode_files(text: str) -> list[FileEntry]:
-    """The files of one chunk or part item."""
-    return [FileEntry(p, int(n), Digest(h), bool(x)) for p, n, h, x in json.loads(text)]
+def decode_files(text: str, after: str | None = None) -> list[FileEntry]:
+    """The files of one chunk or part item (only those whose path sorts after ``after``)."""
+    rows = json.loads(text)
+    if after is not None:  # compared before any entry is built: a page starts mid-chunk
+        rows = [row for row in rows if row[0] > after]
+    return [FileEntry(p, int(n), Digest(h), bool(x)) for p, n, h, x in rows]
 
 
 def split_files(files: Sequence[FileEntry]) -> Iterator[Sequence[FileEntry]]:
