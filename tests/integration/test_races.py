@@ -13,7 +13,7 @@ from urllib.parse import unquote_plus
 
 from artifactstore.domain.packages import BlobStatus
 from artifactstore.domain.tokens import ADMIN
-from artifactstore.service import packages
+from artifactstore.service import drafts
 from artifactstore.service.verification import verify_upload
 from tests.integration.conftest import Configured
 from tests.integration.flow import AUTH, Harness, digest_of
@@ -99,7 +99,7 @@ def race_finalize_with_last_verification(configured: Configured) -> None:
     key = unquote_plus(json.loads(records[1]["body"])["Records"][0]["s3"]["object"]["key"])
     backend = created["backend"]
     tasks: list[Callable[[], Any]] = [
-        lambda: packages.finalize(svc, ADMIN, package_id),
+        lambda: drafts.finalize(svc, ADMIN, package_id),
         lambda: verify_upload(svc, backend, key),
     ] * 2
     barrier = threading.Barrier(len(tasks))

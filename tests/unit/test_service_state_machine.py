@@ -48,7 +48,7 @@ from artifactstore.domain.manifest import FileEntry, Manifest
 from artifactstore.domain.packages import BlobStatus, HeldBlob, PackageRecord, PackageState
 from artifactstore.domain.tokens import ADMIN
 from artifactstore.errors import ArtifactStoreError
-from artifactstore.service import packages
+from artifactstore.service import drafts
 from artifactstore.service.bundles import request_bundle
 from artifactstore.service.context import Services
 from artifactstore.service.lifecycle import (
@@ -360,10 +360,10 @@ class ServiceMachine(RuleBasedStateMachine):
         before = self.record(package_id)
         if before.state is PackageState.EXPIRED:
             with pytest.raises(ArtifactStoreError) as caught:
-                packages.finalize(self.svc, ADMIN, package_id)
+                drafts.finalize(self.svc, ADMIN, package_id)
             assert caught.value.code == "package_expired"
             return
-        outcome = packages.finalize(self.svc, ADMIN, package_id)
+        outcome = drafts.finalize(self.svc, ADMIN, package_id)
         after = self.record(package_id)
         assert outcome.record == after
         if before.state is not PackageState.DRAFT:
@@ -589,6 +589,6 @@ def test_an_outbox_sweep_racing_the_sealer_publishes_the_seal_once() -> None:
     package_id = create_or_resume(fx.svc, ADMIN, job.request()).record.package_id
     key = upload_key(package_id, DIGESTS[0])
     fx.storage.put_upload(key, CONTENTS[0])
-    packages.finalize(fx.svc, ADMIN, package_id)  # waiting for the upload
+    drafts.finalize(fx.svc, ADMIN, package_id)  # waiting for the upload
     assert verify_upload(fx.svc, BACKEND, key).sealed
     assert [e["package_id"] for e in fx.publisher.of_type(SEALED_EVENT)] == [package_id]

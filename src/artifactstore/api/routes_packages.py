@@ -1,4 +1,5 @@
-"""Package routes: thin shells over ``artifactstore.service.packages``."""
+"""Package routes: thin shells over ``artifactstore.service.packages`` (creation) and
+``artifactstore.service.drafts`` (file-list parts, multipart completion, finalize)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry
 from artifactstore.domain.packages import PackageState
 from artifactstore.domain.paths import validate_path
-from artifactstore.service import bundles, packages, reading, targets
+from artifactstore.service import bundles, drafts, packages, reading, targets
 from artifactstore.service.factory import services
 
 router = APIRouter(tags=["packages"], responses=ERROR_RESPONSES)
@@ -98,7 +99,7 @@ def add_files(package_id: str, body: FilesPartBody, principal: Writer) -> dict[s
     answers with the first upload targets (idempotent: a part sent twice changes nothing)."""
     svc = services()
     files = [FileEntry.from_json(f.model_dump()) for f in body.files]
-    outcome = packages.add_files_part(
+    outcome = drafts.add_files_part(
         svc, principal, package_id, files, body.complete, body.bundle_below
     )
     return _created_view(outcome, bundles=body.bundle_below > 0)
@@ -219,7 +220,7 @@ def complete_multipart(
     """Complete a multipart upload from its parts' ETags."""
     svc = services()
     etags = [p.etag for p in sorted(body.parts, key=lambda p: p.part_number)]
-    packages.complete_multipart(
+    drafts.complete_multipart(
         svc, principal, package_id, Digest.parse(body.digest), body.upload_id, etags
     )
     return MultipartCompleted(package_id=package_id, digest=body.digest, status="completed")
@@ -239,7 +240,7 @@ def complete_multipart(
 def finalize_package(package_id: str, response: Response, principal: Writer) -> dict[str, Any]:
     """200 sealed, 202 waiting for verification, 409 with the rejected files."""
     svc = services()
-    outcome = packages.finalize(svc, principal, package_id)
+    outcome = drafts.finalize(svc, principal, package_id)
     if outcome.rejected:
         from artifactstore.errors import Conflict
 

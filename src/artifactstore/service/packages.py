@@ -1,10 +1,12 @@
-"""Package use cases: create or resume a draft, upload targets, finalize, read."""
+"""Package creation: validate a request, create or resume its draft, answer with targets.
+
+What follows creation (more file-list parts, multipart completion, finalize) is in
+``drafts``."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,25 +14,18 @@ from referencing.exceptions import Unresolvable
 
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.manifest import FileEntry, Manifest, canonical_json
-from artifactstore.domain.packages import BlobStatus, PackageRecord, PackageState
+from artifactstore.domain.packages import PackageRecord, PackageState
 from artifactstore.domain.retention import resolve_retention_class
 from artifactstore.domain.schemas import MetadataSchema
 from artifactstore.domain.tokens import Caller
-from artifactstore.errors import Conflict, Gone, InvalidInput, NotFound
+from artifactstore.errors import Conflict, InvalidInput, NotFound
 from artifactstore.ports.catalog import KeyTaken, StaleWrite
 from artifactstore.service import file_lists
-from artifactstore.service.access import owned_package
 from artifactstore.service.context import Services
 from artifactstore.service.file_lists import fingerprint_of
 from artifactstore.service.protection import held_and_protected, usable_held
 from artifactstore.service.schemas import get_schema
-from artifactstore.service.sealing import try_seal
-from artifactstore.service.targets import (
-    TargetView,
-    reconcile_pending,
-    target_page,
-    targets_for,
-)
+from artifactstore.service.targets import TargetView, target_page, targets_for
 
 MAX_FILES = 100_000
 # The package item (at most 400 KB in DynamoDB) carries the metadata; leave room for the rest.
@@ -346,27 +341,6 @@ def _existing(
     )
 
 
-def add_files_part(
-    svc: Services,
-    caller: Caller,
-    package_id: str,
-    files: Sequence[FileEntry],
-    complete: bool,
-    bundle_below: int = 0,
-) -> CreateOutcome:
-    """``POST /packages/{id}/files``: one more part; with ``complete`` the list is closed."""
-    record = owned_package(svc, caller, package_id)
-    if not record.files_complete:  # a part re-sent after completion changes nothing
-        file_lists.add_part(svc, record, files)
-    if not complete:
-        return CreateOutcome(
-            record=record,
-            created=False,
-            reused_existing=False,
-        )
-    return complete_and_target(svc, record, created=False, bundle_below=bundle_below)
-
-
 def complete_and_target(
     svc: Services, record: PackageRecord, *, created: bool, bundle_below: int = 0
 ) -> CreateOutcome:
@@ -387,49 +361,3 @@ def complete_and_target(
         missing_blobs=page.missing,
         bundled=page.bundled,
     )
-
-
-def complete_multipart(
-    svc: Services,
-    caller: Caller,
-    package_id: str,
-    digest: Digest,
-    upload_id: str,
-    etags: Sequence[str],
-) -> None:
-    """Complete a client's multipart upload (the bytes never pass through here)."""
-    record = owned_package(svc, caller, package_id)
-    if record.state is not PackageState.DRAFT:
-        raise Conflict(f"package {package_id} is {record.state.value}", code="not_a_draft")
-    if svc.catalog.get_blob_state(package_id, digest) is None:
-        raise InvalidInput(f"package {package_id} lists no blob {digest}", code="blob_not_listed")
-    svc.storage(record.backend).complete_multipart(package_id, digest, upload_id, etags)
-
-
-@dataclass(slots=True)
-class FinalizeOutcome:
-    """``sealed``, ``waiting`` (202) or ``rejected`` (409)."""
-
-    record: PackageRecord
-    rejected: list[dict[str, Any]]
-
-
-def finalize(svc: Services, caller: Caller, package_id: str) -> FinalizeOutcome:
-    """The client is done: seal now if every blob is verified, else when the last one is."""
-    record = owned_package(svc, caller, package_id)
-    if record.state is PackageState.EXPIRED:
-        raise Gone(f"package {package_id} expired before it was sealed", code="package_expired")
-    if record.state is PackageState.DRAFT:
-        svc.catalog.request_finalize(package_id)
-        reconcile_pending(svc, record)
-        try_seal(svc, package_id)
-        record = svc.catalog.get_package(package_id)
-    rejected: list[dict[str, Any]] = []
-    if record.state is PackageState.DRAFT and record.rejected_count:
-        bad = {b.digest.hex: b for b in svc.catalog.blob_states(package_id, BlobStatus.REJECTED)}
-        rejected = [
-            {"path": f.path, "digest": str(f.digest), "seen_digest": bad[f.digest.hex].seen_digest}
-            for f in svc.catalog.iter_files(package_id)
-            if f.digest.hex in bad
-        ]
-    return FinalizeOutcome(record, rejected)
