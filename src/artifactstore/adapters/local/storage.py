@@ -1,10 +1,7 @@
 """Local-files storage backend: the S3 key layout under a folder, for offline work.
 
-Uploads arrive over HTTP through URLs our own API serves (``/local-storage/{key}``), signed with
-HMAC-SHA256 over method, key, size and expiry, so clients use one code path for both backends.
-The signing key must be a real secret (``adapters.local.signing.signing_key_for``): whoever holds it
-can read every blob and write uploads of any size. A URL never lives longer than ``url_ttl``,
-whatever expiry it names.
+Uploads arrive over HTTP through signed URLs our own API serves (``/local-storage/{key}``),
+signed and checked by ``signing.UrlSigner``, so clients use one code path for both backends.
 
 Every write goes to a temp file in the target's folder, is fsynced and published with
 ``os.link``, which fails when the name exists: blobs and manifests are write-once even between
@@ -24,8 +21,6 @@ classes only take effect on the S3 backend.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import os
 import re
 import time
@@ -33,10 +28,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote, urlencode
 
 from artifactstore.adapters.local import files as local_files
-from artifactstore.domain.digests import Digest, StreamingHasher
+from artifactstore.adapters.local.signing import UrlSigner
+from artifactstore.adapters.local.upload_writer import write_upload_once
+from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import (
     attestation_key,
     blob_key,
@@ -52,10 +48,9 @@ from artifactstore.domain.keys import (
 from artifactstore.domain.packs import Pack
 from artifactstore.domain.protection import Protection
 from artifactstore.domain.retention import RetentionClass
-from artifactstore.errors import AuthError, Conflict, InvalidInput, NotFound
+from artifactstore.errors import InvalidInput, NotFound
 from artifactstore.ports.storage import OpenUpload, UploadPart, UploadTarget
 
-ROUTE_PREFIX = "/local-storage/"
 OCTET_STREAM = "application/octet-stream"
 _KEY_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
@@ -81,50 +76,23 @@ class LocalFilesStorage:
         self.public_url = public_url.rstrip("/")
         self.url_ttl = url_ttl
         self.notify = notify
-        self._signing_key = signing_key
+        # The signer's clock, kept here too: tests sign URLs against the backend's own now.
         self._clock = clock
+        self._signer = UrlSigner(signing_key, public_url=public_url, url_ttl=url_ttl, clock=clock)
 
-    # -- signed URLs -----------------------------------------------------------------------
+    # -- signed URLs (see ``signing``) ----------------------------------------------------
 
     def signature(self, method: str, key: str, size: int, expires: int) -> str:
         """HMAC-SHA256 over method, key, size and expiry (hex)."""
-        message = f"{method.upper()}\n{key}\n{size}\n{expires}".encode()
-        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+        return self._signer.signature(method, key, size, expires)
 
     def signed_url(self, method: str, key: str, size: int, expires_in: int) -> str:
-        """``{public_url}/local-storage/{key}?size=&expires=&sig=``, valid for ``expires_in``
-        seconds but never longer than ``url_ttl`` (no longer-lived URL would be accepted)."""
-        expires = int(self._clock()) + min(expires_in, self.url_ttl)
-        query = urlencode(
-            {"size": size, "expires": expires, "sig": self.signature(method, key, size, expires)}
-        )
-        return f"{self.public_url}{ROUTE_PREFIX}{quote(key)}?{query}"
+        """A ``/local-storage/{key}`` URL valid for ``expires_in`` s, at most ``url_ttl``."""
+        return self._signer.signed_url(method, key, size, expires_in)
 
     def verify_signature(self, method: str, key: str, size: int, expires: int, sig: str) -> None:
-        """Raise ``invalid_signature`` or ``upload_url_expired``/``download_url_expired``.
-
-        A URL whose expiry lies further ahead than ``url_ttl`` from now was not signed by us
-        (we never sign one), so it is ``invalid_signature`` too, even when the HMAC matches:
-        whoever signs cannot choose a URL that lives for ever.
-        """
-        expected = self.signature(method, key, size, expires)
-        if not hmac.compare_digest(expected, sig):
-            raise AuthError(
-                "the URL's signature does not match", code="invalid_signature", details={"key": key}
-            )
-        if expires > self._clock() + self.url_ttl:
-            raise AuthError(
-                f"the URL's expiry is more than {self.url_ttl} s away; ask the API for a fresh one",
-                code="invalid_signature",
-                details={"key": key, "expires": expires},
-            )
-        if self._clock() > expires:
-            kind = "upload" if method.upper() == "PUT" else "download"
-            raise AuthError(
-                f"the {kind} URL expired; ask the API for a fresh one",
-                code=f"{kind}_url_expired",
-                details={"key": key, "expires": expires},
-            )
+        """Raise ``invalid_signature`` or ``upload_url_expired``/``download_url_expired``."""
+        self._signer.verify_signature(method, key, size, expires, sig)
 
     # -- uploads ---------------------------------------------------------------------------
 
@@ -184,32 +152,7 @@ class LocalFilesStorage:
             raise InvalidInput(
                 f"not an upload key: {key!r}", code="not_an_upload_key", details={"key": key}
             )
-        path = self.path_for(key)
-        hasher = StreamingHasher()
-        temp = local_files.temp_name(path)
-        try:
-            with local_files.create_beside(temp) as handle:
-                for chunk in stream:
-                    hasher.update(chunk)
-                    if hasher.size > size:
-                        raise _size_mismatch(key, size, f"more than {size}")
-                    handle.write(chunk)
-                if hasher.size != size:
-                    raise _size_mismatch(key, size, str(hasher.size))
-                handle.flush()
-                os.fsync(handle.fileno())
-            etag = hasher.digest().hex
-            local_files.stamp(temp)
-            temp.chmod(local_files.READ_ONLY)
-            if not local_files.link_upload(temp, path, etag):
-                raise Conflict(
-                    f"upload {key} already holds other bytes; wait for the verifier's verdict, "
-                    "then upload through a fresh target",
-                    code="upload_exists",
-                    details={"key": key},
-                )
-        finally:
-            temp.unlink(missing_ok=True)
+        etag = write_upload_once(self.path_for(key), key, size, stream)
         if self.notify is not None:
             self.notify(key, size)
         return etag
@@ -426,14 +369,6 @@ def _upload_not_found(key: str, version: str | None) -> NotFound:
         f"{what} at {key} (promoted, deleted or replaced meanwhile)",
         code="upload_not_found",
         details={"key": key, "version": version},
-    )
-
-
-def _size_mismatch(key: str, size: int, received: str) -> InvalidInput:
-    return InvalidInput(
-        f"upload {key} must be exactly {size} bytes; received {received}",
-        code="size_mismatch",
-        details={"key": key, "expected": size, "received": received},
     )
 
 
