@@ -14,6 +14,7 @@ from artifactstore.domain.manifest import FileEntry, Manifest
 from artifactstore.domain.paths import (
     CONTROL_CHARACTER,
     FORMAT_CHARACTER,
+    INVISIBLE_CHARACTERS,
     MAX_PATH_BYTES,
     check_path_set,
     validate_path,
@@ -221,6 +222,24 @@ def test_the_format_character_regex_is_unicode_category_cf_on_every_code_point()
         and unicodedata.category(chr(cp)) != "Cn"
     ]
     assert disagree == []
+
+
+def test_the_invisible_characters_are_what_the_two_regexes_match() -> None:
+    # The set a non-ASCII path is checked against in one pass, before the regexes name what
+    # they found (the tests above hold each regex to its Unicode category).
+    matched = [
+        cp
+        for cp in range(0x110000)
+        if CONTROL_CHARACTER.fullmatch(chr(cp)) or FORMAT_CHARACTER.fullmatch(chr(cp))
+    ]
+    assert sorted(map(ord, INVISIBLE_CHARACTERS)) == matched
+
+
+def test_an_ascii_character_is_printable_exactly_when_it_is_not_a_control_character() -> None:
+    # What lets _shape_problem check an ASCII path with str.isprintable.
+    assert [chr(cp) for cp in range(0x80) if not chr(cp).isprintable()] == [
+        chr(cp) for cp in range(0x80) if unicodedata.category(chr(cp)) == "Cc"
+    ]
 
 
 def test_ascii_text_has_no_format_character_and_is_always_nfc() -> None:
