@@ -62,6 +62,17 @@ class ObjectLocked(Exception):
         self.until = until
 
 
+def delete_version(client: S3Client, bucket: str, key: str, version: str) -> None:
+    """Delete exactly that version (permanently: no delete marker); one already gone is a
+    no-op, so a redelivered notification changes nothing."""
+    with mapped(key, "upload"):
+        try:
+            client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND_CODES:
+                raise
+
+
 def delete_versions(client: S3Client, bucket: str, key: str, most: int) -> bool:
     """Delete the current version of ``key`` until none is current (at most ``most``); False
     when there was none. A version still locked is refused before the request, as S3 would
@@ -90,6 +101,38 @@ def delete_versions(client: S3Client, bucket: str, key: str, most: int) -> bool:
                 raise
             deleted = True
     return deleted
+
+
+def copy_once(
+    client: S3Client,
+    bucket: str,
+    source: CopySourceTypeDef,
+    target: str,
+    asked: Protection,
+    copy_threshold: int,
+    size: int,
+) -> bool:
+    """Copy ``source`` (``size`` bytes) to ``target`` unless ``target`` exists (False then):
+    one CopyObject with ``If-None-Match: *``, or a managed multipart copy above
+    ``copy_threshold`` (``copy_large_once``)."""
+    # Object Lock retention and expiry tag ride on the copy itself: the target never exists
+    # unlocked, and no PutObjectRetention follows. TaggingDirective REPLACE (with no tags for
+    # kept classes): reading the source version's tags would take one more permission, and
+    # uploads carry none.
+    args = {"TaggingDirective": "REPLACE", **retention_args(asked)}
+    if size > copy_threshold:
+        return copy_large_once(client, bucket, source, target, args, asked, copy_threshold)
+    with mapped(source["Key"], "upload"):
+        try:
+            # If-None-Match: the target key is write-once even between racing writers.
+            client.copy_object(
+                Bucket=bucket, Key=target, CopySource=source, IfNoneMatch="*", **args
+            )
+        except ClientError as exc:
+            if error_code(exc) != "PreconditionFailed":
+                raise
+            return False
+    return True
 
 
 def copy_large_once(

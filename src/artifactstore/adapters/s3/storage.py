@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from botocore.exceptions import ClientError
 
+from artifactstore.adapters.s3 import evidence
 from artifactstore.adapters.s3.errors import NOT_FOUND_CODES, error_code, mapped, translate
 from artifactstore.adapters.s3.objects import (
     ObjectLocked,
     build_client,
-    copy_large_once,
+    copy_once,
+    delete_version,
     delete_versions,
     put_once,
 )
@@ -31,19 +32,17 @@ from artifactstore.adapters.s3.presigning import (
     PresignedParts,
     presigned_put,
 )
-from artifactstore.adapters.s3.protection import protect_key, retention_args
+from artifactstore.adapters.s3.protection import protect_key
 from artifactstore.adapters.s3.upload_packs import (
-    complete_once,
-    start_upload_pack,
+    complete_upload_pack,
     started_for,
     upload_pack_key,
+    upload_pack_target,
 )
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import (
-    attestation_key,
     blob_key,
     bundle_key,
-    manifest_key,
     pack_key,
     require_bundle_size,
     require_upload_key,
@@ -58,7 +57,6 @@ from artifactstore.ports.storage import OpenUpload, UploadPart, UploadTarget
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import (
-        CompletedPartTypeDef,
         CopySourceTypeDef,
     )
 
@@ -110,7 +108,10 @@ class S3Storage:
                 details={"digest": str(digest), "size": size},
             )
         if size > self.multipart_threshold:
-            return self._multipart_target(package_id, digest, size)
+            # Straight into the blob's upload pack, where it stays once verified (no copy).
+            return upload_pack_target(
+                self.client, self.bucket, package_id, digest, size, self.url_ttl
+            )
         return self._single_target(upload_key(package_id, digest), digest, size)
 
     def bundle_target(self, package_id: str, bundle_id: str, size: int) -> UploadTarget:
@@ -129,21 +130,6 @@ class S3Storage:
             expires_in=self.url_ttl,
         )
 
-    def _multipart_target(self, package_id: str, digest: Digest, size: int) -> UploadTarget:
-        # Straight into the blob's upload pack, where it stays once verified (no copy).
-        key, upload_id, parts = start_upload_pack(
-            self.client, self.bucket, package_id, digest, size, self.url_ttl
-        )
-        return UploadTarget(
-            digest=digest,
-            size=size,
-            key=key,
-            upload_id=upload_id,
-            parts=parts,
-            headers={"Content-Type": OCTET_STREAM},
-            expires_in=self.url_ttl,
-        )
-
     def multipart_parts(
         self, package_id: str, digest: Digest, size: int, upload_id: str
     ) -> Sequence[UploadPart]:
@@ -156,25 +142,9 @@ class S3Storage:
     def complete_multipart(
         self, package_id: str, digest: Digest, upload_id: str, etags: Sequence[str]
     ) -> None:
-        """Complete from the parts' ETags, once per key (``upload_packs.complete_once``); a
-        retry after success is a no-op."""
-        key = upload_pack_key(package_id, digest)
-        parts: list[CompletedPartTypeDef] = [
-            {"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, start=1)
-        ]
-        try:
-            complete_once(self.client, self.bucket, key, upload_id, parts)
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "NoSuchUpload" and self.upload_size(key) is not None:
-                return  # completed by an earlier call whose answer was lost
-            if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
-                raise InvalidInput(
-                    f"multipart upload {key} cannot be completed: {code}",
-                    code="invalid_multipart_parts",
-                    details={"key": key, "s3_error_code": code},
-                ) from exc
-            raise translate(exc, key, "upload") from exc
+        """Complete from the parts' ETags, once per key; a retry after success is a no-op
+        (``upload_packs.complete_upload_pack``)."""
+        complete_upload_pack(self.client, self.bucket, package_id, digest, upload_id, etags)
 
     def upload_size(self, key: str) -> int | None:
         """Size of a pending upload, or None."""
@@ -199,23 +169,13 @@ class S3Storage:
         """Delete exactly that version of an unrecorded upload pack (no lock is on it yet)."""
         if version is None:
             raise ValueError("an upload pack is discarded by its version only")
-        self._delete_version(pack_key(pack), version)
-
-    def _delete_version(self, key: str, version: str) -> None:
-        # Deleting a version permanently removes it (no delete marker); one already gone is a
-        # no-op, so a redelivered notification changes nothing.
-        with mapped(key, "upload"):
-            try:
-                self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
-            except ClientError as exc:
-                if error_code(exc) not in NOT_FOUND_CODES:
-                    raise
+        delete_version(self.client, self.bucket, pack_key(pack), version)
 
     def delete_upload(self, key: str, version: str | None = None) -> None:
         """Delete that version of a pending upload, or every version; only upload keys."""
         require_upload_key(key)
         if version is not None:
-            self._delete_version(key, version)
+            delete_version(self.client, self.bucket, key, version)
             return
         # The bucket is versioned (Object Lock): a plain delete would only hide the bytes, so
         # delete the current version until none is left. (No ListObjectVersions: it pages the
@@ -372,26 +332,7 @@ class S3Storage:
                 raise NotFound(
                     f"no upload at {key} to promote", code="upload_not_found", details={"key": key}
                 )
-        # Object Lock retention and expiry tag ride on the copy itself: the blob never exists
-        # unlocked, and no PutObjectRetention follows.
-        # TaggingDirective REPLACE (with no tags for kept classes): reading the source
-        # version's tags would take one more permission, and uploads carry none.
-        args = {"TaggingDirective": "REPLACE", **retention_args(asked)}
-        if size > self.copy_threshold:
-            return copy_large_once(
-                self.client, self.bucket, source, target, args, asked, self.copy_threshold
-            )
-        with mapped(key, "upload"):
-            try:
-                # If-None-Match: the blob key is write-once even between racing promoters.
-                self.client.copy_object(
-                    Bucket=self.bucket, Key=target, CopySource=source, IfNoneMatch="*", **args
-                )
-            except ClientError as exc:
-                if error_code(exc) != "PreconditionFailed":
-                    raise
-                return False
-        return True
+        return copy_once(self.client, self.bucket, source, target, asked, self.copy_threshold, size)
 
     def download_url(self, digest: Digest, expires_in: int) -> str:
         """A presigned GET for the blob."""
@@ -407,46 +348,24 @@ class S3Storage:
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )
 
-    # -- manifests -------------------------------------------------------------------------
+    # -- manifests and attestations (``evidence``) ---------------------------------------
 
     def put_manifest(self, digest: Digest, data: bytes, retention: RetentionClass) -> None:
-        """Write a manifest once (``If-None-Match: *``), locked like its package's blobs but
-        never expiring: it outlives an expired package, as evidence of what it held."""
-        _check_manifest(digest, data)
-        asked = _evidence(retention)
-        # Already written is fine: content-addressed, so it is these very bytes.
-        put_once(
-            self.client,
-            self.bucket,
-            manifest_key(digest),
-            data,
-            "application/json",
-            asked,
-            "manifest",
-        )
+        """Write a manifest once, locked like its package's blobs but never expiring: it
+        outlives an expired package, as evidence of what it held."""
+        evidence.put_manifest(self.client, self.bucket, digest, data, retention)
 
     def get_manifest(self, digest: Digest) -> bytes:
         """A manifest's canonical bytes."""
-        key = manifest_key(digest)
-        with mapped(key, "manifest"):
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    # -- attestations ----------------------------------------------------------------------
+        return evidence.get_manifest(self.client, self.bucket, digest)
 
     def put_attestation(self, package_id: str, data: bytes, retention: RetentionClass) -> bool:
-        """Write a package's envelope once (``If-None-Match: *``), kept like its manifest."""
-        asked = _evidence(retention)
-        key = attestation_key(package_id)
-        return put_once(self.client, self.bucket, key, data, "application/json", asked, "object")
+        """Write a package's envelope once, kept like its manifest."""
+        return evidence.put_attestation(self.client, self.bucket, package_id, data, retention)
 
     def get_attestation(self, package_id: str) -> bytes | None:
         """A package's envelope, or None while there is none."""
-        key = attestation_key(package_id)
-        try:
-            with mapped(key):
-                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except NotFound:
-            return None
+        return evidence.get_attestation(self.client, self.bucket, package_id)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -464,18 +383,3 @@ class S3Storage:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         # botocore's StreamingBody is an io.IOBase with read(n); close it when done.
         return cast(BinaryIO, body)
-
-
-def _check_manifest(digest: Digest, data: bytes) -> None:
-    if Digest.of_bytes(data) != digest:
-        raise InvalidInput(
-            f"manifest bytes do not hash to {digest}",
-            code="manifest_digest_mismatch",
-            details={"digest": str(digest), "actual": str(Digest.of_bytes(data))},
-        )
-
-
-def _evidence(retention: RetentionClass) -> Protection:
-    """How a manifest or attestation is kept: the class's lock, never its expiry (no tag for
-    the bucket's lifecycle rule), so it stays once the package has expired."""
-    return replace(Protection.asked(retention, datetime.now(UTC)), expiring=False, expires_at=None)

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from artifactstore.adapters.s3.errors import NOT_FOUND_CODES, error_code, mapped
+from artifactstore.adapters.s3.errors import NOT_FOUND_CODES, error_code, mapped, translate
 from artifactstore.adapters.s3.presigning import OCTET_STREAM, PresignedParts
 from artifactstore.adapters.s3.protection import EPHEMERAL_TAGGING
 from artifactstore.domain.digests import Digest
 from artifactstore.domain.keys import pack_key
 from artifactstore.domain.packs import upload_pack_name
 from artifactstore.errors import InvalidInput
+from artifactstore.ports.storage import UploadTarget
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -86,6 +87,61 @@ def complete_once(
         if error_code(exc) not in NOT_FOUND_CODES:
             raise
     return False
+
+
+def upload_pack_target(
+    client: S3Client, bucket: str, package_id: str, digest: Digest, size: int, ttl: int
+) -> UploadTarget:
+    """The multipart target of a blob above the threshold: its upload pack, started."""
+    key, upload_id, parts = start_upload_pack(client, bucket, package_id, digest, size, ttl)
+    return UploadTarget(
+        digest=digest,
+        size=size,
+        key=key,
+        upload_id=upload_id,
+        parts=parts,
+        headers={"Content-Type": OCTET_STREAM},
+        expires_in=ttl,
+    )
+
+
+def complete_upload_pack(
+    client: S3Client,
+    bucket: str,
+    package_id: str,
+    digest: Digest,
+    upload_id: str,
+    etags: Sequence[str],
+) -> None:
+    """Complete from the parts' ETags (``complete_once``); a retry after success is a no-op,
+    parts S3 refuses are ``invalid_multipart_parts``."""
+    key = upload_pack_key(package_id, digest)
+    parts: list[CompletedPartTypeDef] = [
+        {"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, start=1)
+    ]
+    try:
+        complete_once(client, bucket, key, upload_id, parts)
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "NoSuchUpload" and _exists(client, bucket, key):
+            return  # completed by an earlier call whose answer was lost
+        if code in {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}:
+            raise InvalidInput(
+                f"multipart upload {key} cannot be completed: {code}",
+                code="invalid_multipart_parts",
+                details={"key": key, "s3_error_code": code},
+            ) from exc
+        raise translate(exc, key, "upload") from exc
+
+
+def _exists(client: S3Client, bucket: str, key: str) -> bool:
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND_CODES:
+            return False
+        raise translate(exc, key, "object") from exc
+    return True
 
 
 def started_for(key: str, metadata: Mapping[str, str]) -> tuple[str, Digest] | None:
