@@ -101,7 +101,8 @@ class Destination:
     """
 
     def __init__(self, dest: Path) -> None:
-        dest.mkdir(parents=True, exist_ok=True)  # DEST_DIR itself may be a symlink: the user's
+        # DEST_DIR itself may be a symlink: the user chose it (only what is below is checked)
+        dest.mkdir(parents=True, exist_ok=True)
         self.path = dest
         self._plain_mode, self._executable_mode = file_modes()
         self._folders: dict[tuple[str, ...], int] = {}
